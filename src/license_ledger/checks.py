@@ -1,0 +1,161 @@
+"""The guards: every check SPEC names, each returning ``None`` or a Failure.
+
+A guard is ``guard(world, device, code) -> Failure | None`` where ``code`` is
+the candidate: the entered code for "Enter activation code", the backup for
+everything that activates a backup. ``world.now`` is the event's time. The
+order in which they run is written in :mod:`license_ledger.machine`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from .codes import CodeRef
+from .records import DeviceRecord, Failure
+from .timefmt import format_time
+
+if TYPE_CHECKING:
+    from .world import World
+
+__all__ = ["GUARDS"]
+
+
+# --- checks of an entered code --------------------------------------------
+
+
+def code_well_formed(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    return None if code.well_formed else ("invalid_format", None)
+
+
+def code_issued(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    return None if code.sha256 in world.codes else ("unknown_code", None)
+
+
+def not_the_current_code(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    return ("already_active", None) if device.license == code.sha256 else None
+
+
+def no_backup_yet(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    return ("backup_already_added", None) if device.backup is not None else None
+
+
+def current_not_subscription(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    current = world.codes[device.license] if device.license else None
+    if current is not None and current.kind == "subscription":
+        return ("subscription_in_use", None)
+    return None
+
+
+def code_not_trial(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    return ("trial_not_allowed", None) if world.codes[code.sha256].kind == "trial" else None
+
+
+def code_extends_license(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    # A code never activated starts its term when it activates: it always extends.
+    candidate = world.codes[code.sha256]
+    current = world.codes[device.license] if device.license else None
+    if candidate.expires_at is None or current is None or current.expires_at is None:
+        return None
+    if candidate.expires_at > current.expires_at:
+        return None
+    return (
+        "does_not_extend",
+        {
+            "code_expires_at": format_time(candidate.expires_at),
+            "license_expires_at": format_time(current.expires_at),
+        },
+    )
+
+
+# --- checks of an activation (entered code or backup) ----------------------
+
+
+def code_not_blocked(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    record = world.codes[code.sha256]
+    if not record.blocked:
+        return None
+    return ("code_blocked", {"block_reason": record.block_reason})
+
+
+def code_not_expired(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    record = world.codes[code.sha256]
+    assert world.now is not None
+    if record.expires_at is None or record.expires_at > world.now:
+        return None
+    return (
+        "code_expired",
+        {
+            "code_expires_at": format_time(record.expires_at),
+            "activation_at": format_time(world.now),
+        },
+    )
+
+
+def version_compatible(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    spec = world.codes[code.sha256].compatible_versions
+    if not spec or _admits(spec, device.app_version):
+        return None
+    return (
+        "incompatible_version",
+        {"app_version": device.app_version, "compatible_versions": spec},
+    )
+
+
+def seat_available(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    record = world.codes[code.sha256]
+    holders = record.holders
+    others = len(holders) - (device.id in holders)
+    if others < record.max_devices:
+        return None
+    return (
+        "device_limit_reached",
+        {"max_devices": record.max_devices, "held_by": sorted(holders - {device.id})},
+    )
+
+
+def console_reachable(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    if device.connected or not world.codes[code.sha256].requires_console:
+        return None
+    return ("console_unreachable", {"requires_console": True, "connected": False})
+
+
+# --- questions about the backup ----------------------------------------------
+
+
+def has_backup(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    return None if device.backup is not None else ("no_backup", None)
+
+
+def backup_failed(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+    return None if device.backup_state == "activation_failed" else ("backup_not_failed", None)
+
+
+@lru_cache(maxsize=4096)
+def _admits(spec: str, version: str) -> bool:
+    # Parsing specifiers is slow; a log has few distinct (spec, version) pairs.
+    return SpecifierSet(spec).contains(Version(version), prereleases=True)
+
+
+GUARDS = {
+    guard.__name__: guard
+    for guard in (
+        code_well_formed,
+        code_issued,
+        not_the_current_code,
+        no_backup_yet,
+        current_not_subscription,
+        code_not_trial,
+        code_extends_license,
+        code_not_blocked,
+        code_not_expired,
+        version_compatible,
+        seat_available,
+        console_reachable,
+        has_backup,
+        backup_failed,
+    )
+}

@@ -1,0 +1,264 @@
+"""The rules of a device's license, in one table.
+
+This module is the one place where the rules live. :data:`RULES` is a
+``transitions`` definition: for each trigger and state, an ordered list of
+transitions; the first whose conditions (the guards of
+:mod:`license_ledger.checks`, run in the listed order) all pass is taken,
+its effect (:mod:`license_ledger.effects`) applied and its result reported.
+When a guard fails, the rule after it usually reports that failure as the
+reason (``reason=FAILED_CHECK``).
+
+Replay does not dispatch through ``transitions`` (one ``Machine`` dispatch
+costs ~60 times a dict look-up); :func:`compile_table` turns the very same
+``Machine`` into a plain ``{state: {trigger: branches}}`` table. The diagram
+in the docs is drawn from the same definition (:func:`mermaid`).
+
+What happens on LicenseExpired with a backup? Read the ``expire`` rules.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from transitions import Machine, Transition
+from transitions.extensions import GraphMachine
+from transitions.extensions.diagrams import TransitionGraphSupport
+
+from .checks import GUARDS
+from .effects import EFFECTS
+
+__all__ = [
+    "FAILED_CHECK",
+    "RULES",
+    "STATES",
+    "TABLE",
+    "TRIGGERS",
+    "Branch",
+    "build_machine",
+    "compile_table",
+    "mermaid",
+]
+
+STATES = ["unlicensed", "active", "expired", "blocked"]
+#: States in which the device has a license (shown, removable).
+LICENSED = ["active", "expired", "blocked"]
+
+#: A rule whose reason is the reason of the check that just failed.
+FAILED_CHECK = "<the failed check>"
+
+# The checks, in the order SPEC gives them. ---------------------------------
+
+#: "Enter activation code" on an active device (the renewal case), checks 1-8.
+RENEWAL_ENTRY = [
+    "code_well_formed",  # invalid_format
+    "code_issued",  # unknown_code
+    "not_the_current_code",  # already_active
+    "no_backup_yet",  # backup_already_added
+    "current_not_subscription",  # subscription_in_use
+    "code_not_trial",  # trial_not_allowed
+    "code_not_blocked",  # code_blocked
+    "code_extends_license",  # does_not_extend
+]
+#: "Enter activation code" on a blocked device: checks 1-4, 6, 7.
+BLOCKED_ENTRY = [
+    "code_well_formed",
+    "code_issued",
+    "not_the_current_code",
+    "no_backup_yet",
+    "code_not_trial",
+    "code_not_blocked",
+]
+#: "Enter activation code" on an unlicensed or expired device: checks 1-2,
+#: then the code is activated at once.
+FIRST_ENTRY = ["code_well_formed", "code_issued"]
+#: Activation of a code on a device.
+ACTIVATION = [
+    "code_not_blocked",  # code_blocked
+    "code_not_expired",  # code_expired
+    "version_compatible",  # incompatible_version
+    "seat_available",  # device_limit_reached
+    "console_reachable",  # console_unreachable
+]
+
+
+def rule(
+    trigger: str,
+    source: str | list[str],
+    dest: str,
+    conditions: Sequence[str],
+    result: str,
+    effect: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """One transition of the table ("=" as dest: stay in the source state)."""
+    return {
+        "trigger": trigger,
+        "source": source,
+        "dest": dest,
+        "conditions": list(conditions),
+        "after": [effect] if effect else [],
+        "result": result,
+        "reason": reason,
+    }
+
+
+ALL = STATES
+
+RULES: list[dict[str, Any]] = [
+    # Enter activation code → Save ------------------------------------------
+    rule("enter_code", "active", "=", RENEWAL_ENTRY, "backup_added", "add_backup"),
+    rule("enter_code", "active", "=", [], "rejected", reason=FAILED_CHECK),
+    rule("enter_code", "blocked", "=", BLOCKED_ENTRY, "backup_added", "add_backup"),
+    rule("enter_code", "blocked", "=", [], "rejected", reason=FAILED_CHECK),
+    rule(
+        "enter_code",
+        ["unlicensed", "expired"],
+        "active",
+        FIRST_ENTRY + ACTIVATION,
+        "activated",
+        "activate_candidate",
+    ),
+    rule("enter_code", ["unlicensed", "expired"], "=", [], "rejected", reason=FAILED_CHECK),
+    # The license expires (a tick appended LicenseExpired) -------------------
+    rule("expire", "active", "active", ["has_backup", *ACTIVATION], "renewed", "activate_candidate"),
+    rule(
+        "expire",
+        "active",
+        "expired",
+        ["has_backup"],
+        "renewal_failed",
+        "end_license_backup_failed",
+        reason=FAILED_CHECK,
+    ),
+    rule("expire", "active", "expired", [], "expired", "end_license"),
+    # Remove license ----------------------------------------------------------
+    rule("remove", LICENSED, "active", ["has_backup", *ACTIVATION], "renewed", "activate_candidate"),
+    rule(
+        "remove",
+        LICENSED,
+        "unlicensed",
+        ["has_backup"],
+        "renewal_failed",
+        "remove_license_backup_failed",
+        reason=FAILED_CHECK,
+    ),
+    rule("remove", LICENSED, "unlicensed", [], "removed", "remove_license"),
+    rule("remove", "unlicensed", "=", [], "ignored", reason="no_license"),
+    # Try again: a failed backup, and the license is not blocked ------------
+    rule(
+        "try_again",
+        ["unlicensed", "active", "expired"],
+        "active",
+        ["backup_failed", *ACTIVATION],
+        "renewed",
+        "activate_candidate",
+    ),
+    rule(
+        "try_again",
+        ["unlicensed", "active", "expired"],
+        "=",
+        ["backup_failed"],
+        "renewal_failed",
+        "backup_failed_again",
+        reason=FAILED_CHECK,
+    ),
+    rule("try_again", ALL, "=", [], "ignored", reason="action_not_available"),
+    # Activate now: the license is blocked and a backup is present ----------
+    rule("activate_now", "blocked", "active", ["has_backup", *ACTIVATION], "renewed", "activate_candidate"),
+    rule(
+        "activate_now",
+        "blocked",
+        "=",
+        ["has_backup"],
+        "renewal_failed",
+        "backup_failed_again",
+        reason=FAILED_CHECK,
+    ),
+    rule("activate_now", ALL, "=", [], "ignored", reason="action_not_available"),
+    # The vendor blocked the code of an active license ----------------------
+    rule("block", "active", "blocked", [], "blocked"),
+]
+
+#: Every trigger, and what replay passes as the candidate code.
+TRIGGERS = {
+    "enter_code": "the entered code",
+    "expire": "the backup",
+    "remove": "the backup",
+    "try_again": "the backup",
+    "activate_now": "the backup",
+    "block": "the blocked code",
+}
+
+
+class RuleTransition(Transition):
+    """A transition that also carries the result and reason it reports."""
+
+    def __init__(self, *args: Any, result: str, reason: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.result = result
+        self.reason = reason
+
+
+class RulesMachine(Machine):
+    transition_cls = RuleTransition
+
+
+class _GraphTransition(RuleTransition, TransitionGraphSupport):
+    pass
+
+
+class RulesGraphMachine(GraphMachine):
+    transition_cls = _GraphTransition
+
+
+def build_machine(model: Any = None, *, graph: bool = False) -> Machine:
+    """The rules as a ``transitions`` Machine (for a reference model, or a diagram)."""
+    cls = RulesGraphMachine if graph else RulesMachine
+    options: dict[str, Any] = {"graph_engine": "mermaid", "show_conditions": True} if graph else {}
+    return cls(
+        model=model,
+        states=STATES,
+        transitions=RULES,
+        initial="unlicensed",
+        auto_transitions=False,
+        send_event=True,
+        **options,
+    )
+
+
+#: One way out of a (state, trigger): guards, destination, result, effect, reason.
+Branch = tuple[tuple[Callable[..., Any], ...], str, str, Callable[..., Any] | None, str | None]
+
+
+def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
+    """Turn the Machine's transitions into a dict table of plain functions."""
+    table: dict[str, dict[str, tuple[Branch, ...]]] = {state: {} for state in STATES}
+    for trigger, event in machine.events.items():
+        for source, transitions in event.transitions.items():
+            branches: list[Branch] = []
+            for t in typing.cast(list[RuleTransition], transitions):
+                if any(not c.target for c in t.conditions):
+                    raise ValueError(f"{trigger} from {source}: write rules with conditions, not unless")
+                guards = tuple(GUARDS[str(c.func)] for c in t.conditions)
+                effect = EFFECTS[str(t.after[0])] if t.after else None
+                branches.append((guards, str(t.dest), t.result, effect, t.reason))
+            if branches[-1][0]:
+                raise ValueError(f"{trigger} from {source}: the last rule must have no conditions")
+            table[source][trigger] = tuple(branches)
+    return table
+
+
+TABLE = compile_table(build_machine())
+
+
+def mermaid() -> str:
+    """The state machine as Mermaid text, drawn from :data:`RULES`."""
+
+    class Diagram:
+        """A bare model: the graph is drawn for a model's machine."""
+
+    model = Diagram()
+    build_machine(model, graph=True)
+    return str(model.get_graph().draw(None))  # type: ignore[attr-defined]

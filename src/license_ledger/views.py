@@ -1,0 +1,127 @@
+"""What license-ledger answers with: results, statuses, trace entries.
+
+These Structs are the output contract of the library, the CLI's ``--json``
+and the service (field names and order as in SPEC's "Device status").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from .codes import mask
+from .records import CodeRecord, DeviceRecord
+from .timefmt import DAY
+
+__all__ = [
+    "Appended",
+    "BackupView",
+    "DeviceStatus",
+    "LicenseView",
+    "Outcome",
+    "TraceEntry",
+    "device_status",
+]
+
+
+class Outcome(msgspec.Struct, frozen=True):
+    """The result of one event, with a reason when it did not take effect."""
+
+    result: str
+    reason: str | None = None
+    #: What the check compared, to answer "why" (dates, versions, seat holders).
+    detail: dict[str, Any] | None = None
+
+
+class Appended(msgspec.Struct, frozen=True):
+    """What an append reports for one event: where it is stored and its result."""
+
+    seq: int
+    type: str
+    at: datetime
+    result: str
+    reason: str | None = None
+    detail: dict[str, Any] | None = None
+    #: False when the event's ``id`` was already stored with the same content.
+    stored: bool = True
+
+
+class LicenseView(msgspec.Struct, frozen=True):
+    code: str
+    kind: str
+    activated_at: datetime
+    expires_at: datetime
+    provisional: bool
+
+
+class BackupView(msgspec.Struct, frozen=True):
+    code: str
+    state: str
+    added_at: datetime
+    failure: str | None
+
+
+class DeviceStatus(msgspec.Struct, frozen=True):
+    """A device's license status as of a moment."""
+
+    device: str
+    as_of: datetime
+    state: str
+    license: LicenseView | None
+    backup: BackupView | None
+    actions: list[str]
+
+
+class TraceEntry(msgspec.Struct, frozen=True):
+    """One event in a device's story, and the device's state after it."""
+
+    seq: int
+    type: str
+    at: datetime
+    result: str
+    reason: str | None
+    detail: dict[str, Any] | None
+    state: str
+
+
+def device_status(device: DeviceRecord, codes: dict[str, CodeRecord], as_of: datetime) -> DeviceStatus:
+    """Build the status of ``device`` from the world's records, judged at ``as_of``."""
+    license = None
+    if device.license is not None:
+        code = codes[device.license]
+        assert code.first_activated_at is not None and code.expires_at is not None
+        license = LicenseView(
+            code=mask(code.ref),
+            kind=code.kind,
+            activated_at=code.first_activated_at,
+            expires_at=code.expires_at,
+            # "It can take up to 24 hours after purchase before the correct
+            # license status is displayed."
+            provisional=as_of < code.purchased_at + DAY,
+        )
+    backup = None
+    if device.backup is not None:
+        assert device.backup_state is not None and device.backup_added_at is not None
+        backup = BackupView(
+            code=mask(device.backup),
+            state=device.backup_state,
+            added_at=device.backup_added_at,
+            failure=device.backup_failure,
+        )
+    actions = []
+    if device.backup_state == "activation_failed" and device.state != "blocked":
+        actions.append("try_again")
+    if device.state == "blocked" and device.backup is not None:
+        actions.append("activate_now")
+    if device.license is not None:
+        actions.append("remove_license")
+    return DeviceStatus(
+        device=device.id,
+        as_of=as_of,
+        state=device.state,
+        license=license,
+        backup=backup,
+        actions=actions,
+    )

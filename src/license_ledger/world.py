@@ -1,0 +1,359 @@
+"""The world replay folds events into, and the two steps an event goes through.
+
+:meth:`World.check` refuses an event that SPEC says must not be stored (the
+state-dependent refusals: order in time, unknown or twice-registered devices,
+unknown or twice-issued codes, an expiry that is not due). :meth:`World.apply`
+then derives its result through the compiled rules table. The two are
+separate so that a store can refuse a whole batch before writing anything;
+:meth:`World.begin` / :meth:`World.rollback` undo a batch that was refused
+half way. Nothing here reads a clock: time is the events' ``at``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from .codes import CodeRef, mask
+from .errors import InputRefused, UnknownDevice
+from .events import (
+    ActivateNowClicked,
+    AnyEvent,
+    AppUpdated,
+    CodeBlocked,
+    CodeEntered,
+    CodeIssued,
+    ConsoleConnectionChanged,
+    DeviceRegistered,
+    Event,
+    LicenseExpired,
+    LicenseRemoved,
+    TryAgainClicked,
+)
+from .machine import FAILED_CHECK, TABLE
+from .records import CodeRecord, DeviceRecord, Failure
+from .timefmt import format_time
+from .views import DeviceStatus, Outcome, device_status
+
+__all__ = ["World"]
+
+_RECORDED = Outcome("recorded")
+_CACHED: dict[tuple[str, str | None], Outcome] = {}
+
+
+def _outcome(result: str, reason: str | None) -> Outcome:
+    # Outcomes without details are shared: replay creates no object for them.
+    key = (result, reason)
+    found = _CACHED.get(key)
+    if found is None:
+        found = _CACHED[key] = Outcome(result, reason)
+    return found
+
+
+class _Snapshot(msgspec.Struct, array_like=True):
+    devices: list[DeviceRecord]
+    codes: list[CodeRecord]
+    last_at: datetime | None
+    count: int
+
+
+_MISSING = object()
+
+
+class World:
+    """Every device and code, as the events so far made them."""
+
+    def __init__(self) -> None:
+        self.devices: dict[str, DeviceRecord] = {}
+        self.codes: dict[str, CodeRecord] = {}
+        #: The time of the event being applied (guards judge expiry against it).
+        self.now: datetime | None = None
+        self.last_at: datetime | None = None
+        #: How many events were applied: the seq of the last one.
+        self.count = 0
+        self._saved: dict[tuple[str, str], Any] | None = None
+        self._saved_clock: tuple[datetime | None, int] = (None, 0)
+        self._apply: dict[type, Callable[[Any], Outcome]] = {
+            CodeIssued: self._code_issued,
+            CodeBlocked: self._code_blocked,
+            DeviceRegistered: self._device_registered,
+            AppUpdated: self._app_updated,
+            ConsoleConnectionChanged: self._console_changed,
+            CodeEntered: self._code_entered,
+            LicenseExpired: self._backup_trigger("expire"),
+            LicenseRemoved: self._backup_trigger("remove"),
+            TryAgainClicked: self._backup_trigger("try_again"),
+            ActivateNowClicked: self._backup_trigger("activate_now"),
+        }
+
+    # --- refusing ----------------------------------------------------------
+
+    def check(self, event: AnyEvent) -> None:
+        """Refuse an event that must not be stored, given the world as it is."""
+        name = type(event).__name__
+        at = event.at
+        if at is None:
+            raise ValueError("check() needs a stamped event (with `at`)")
+        if self.last_at is not None and at < self.last_at:
+            raise InputRefused(
+                f"a time at or after {format_time(self.last_at)} (the event before it)",
+                format_time(at),
+                field="$.at",
+                event_type=name,
+            )
+        if isinstance(event, CodeIssued):
+            code = self._ref(event.code)
+            if code.sha256 in self.codes:
+                issued = self.codes[code.sha256].issued_at
+                raise InputRefused(
+                    "a code that was not issued before",
+                    f"{mask(code)}, issued at {format_time(issued)}",
+                    field="$.code",
+                    event_type=name,
+                )
+            return
+        if isinstance(event, CodeBlocked):
+            code = self._ref(event.code)
+            if code.sha256 not in self.codes:
+                raise InputRefused(
+                    "a code that was issued", f"{mask(code)}, never issued", field="$.code", event_type=name
+                )
+            return
+        device: str = event.device
+        if isinstance(event, DeviceRegistered):
+            if device in self.devices:
+                registered = format_time(self.devices[device].registered_at)
+                raise InputRefused(
+                    "a device not registered before",
+                    f"{device!r}, registered at {registered}",
+                    field="$.device",
+                    event_type=name,
+                )
+            return
+        record = self.devices.get(device)
+        if record is None:
+            raise InputRefused(
+                "a registered device", f"{device!r}, never registered", field="$.device", event_type=name
+            )
+        if isinstance(event, LicenseExpired):
+            if record.state != "active":
+                raise InputRefused(
+                    "a device whose license is active",
+                    f"{device!r} in state {record.state}",
+                    field="$.device",
+                    event_type=name,
+                )
+            expires_at = self.codes[record.license].expires_at  # type: ignore[index]
+            assert expires_at is not None
+            if at < expires_at:
+                raise InputRefused(
+                    f"a time at or after the license's expiry {format_time(expires_at)}",
+                    format_time(at),
+                    field="$.at",
+                    event_type=name,
+                )
+
+    @staticmethod
+    def _ref(code: str | CodeRef) -> CodeRef:
+        if not isinstance(code, CodeRef):
+            raise ValueError("the world takes sealed events (codes as CodeRef)")
+        return code
+
+    # --- applying ----------------------------------------------------------
+
+    def apply(self, event: Event) -> Outcome:
+        """Apply a checked, sealed, stamped event; return its result."""
+        self.now = self.last_at = event.at
+        self.count += 1
+        return self._apply[type(event)](event)
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        """Fold many events, discarding their results (the fast path of replay)."""
+        for event in events:
+            self.apply(event)
+
+    def _fire(self, device: DeviceRecord, trigger: str, code: CodeRef | None) -> Outcome:
+        """Take the first branch of the rules table whose guards all pass."""
+        failed: Failure | None = None
+        for guards, dest, result, effect, reason in TABLE[device.state][trigger]:
+            for guard in guards:
+                failure = guard(self, device, code)
+                if failure is not None:
+                    failed = failure
+                    break
+            else:
+                if effect is not None:
+                    effect(self, device, code, failed)
+                device.state = dest
+                if reason is FAILED_CHECK:
+                    assert failed is not None
+                    return Outcome(result, failed[0], failed[1])
+                return _outcome(result, reason)
+        raise AssertionError(f"no rule for {trigger} in state {device.state}")
+
+    def _code_issued(self, event: CodeIssued) -> Outcome:
+        code = self._ref(event.code)
+        self._save_code(code.sha256)
+        assert event.at is not None and event.purchased_at is not None
+        self.codes[code.sha256] = CodeRecord(
+            ref=code,
+            kind=event.kind,
+            term_days=event.term_days,
+            max_devices=event.max_devices,
+            compatible_versions=event.compatible_versions,
+            requires_console=event.requires_console,
+            purchased_at=event.purchased_at,
+            issued_at=event.at,
+        )
+        return _RECORDED
+
+    def _code_blocked(self, event: CodeBlocked) -> Outcome:
+        code = self._ref(event.code)
+        self._save_code(code.sha256)
+        record = self.codes[code.sha256]
+        record.blocked = True
+        record.block_reason = event.reason
+        blocked = []
+        for device_id in sorted(record.holders):
+            device = self.devices[device_id]
+            if device.state == "active":
+                self._save_device(device_id)
+                self._fire(device, "block", code)
+                blocked.append(device_id)
+        return Outcome("blocked", None, {"blocked_devices": blocked})
+
+    def _device_registered(self, event: DeviceRegistered) -> Outcome:
+        self._save_device(event.device)
+        assert event.at is not None
+        self.devices[event.device] = DeviceRecord(
+            id=event.device, registered_at=event.at, app_version=event.app_version
+        )
+        return _RECORDED
+
+    def _app_updated(self, event: AppUpdated) -> Outcome:
+        self._save_device(event.device)
+        self.devices[event.device].app_version = event.app_version
+        return _RECORDED
+
+    def _console_changed(self, event: ConsoleConnectionChanged) -> Outcome:
+        self._save_device(event.device)
+        self.devices[event.device].connected = event.connected
+        return _RECORDED
+
+    def _code_entered(self, event: CodeEntered) -> Outcome:
+        device = self.devices[event.device]
+        code = self._ref(event.code)
+        if self._saved is not None:
+            self._save_for_trigger(device, code)
+        return self._fire(device, "enter_code", code)
+
+    def _backup_trigger(self, trigger: str) -> Callable[[Any], Outcome]:
+        def fire(event: Any) -> Outcome:
+            device = self.devices[event.device]
+            if self._saved is not None:
+                self._save_for_trigger(device, device.backup)
+            return self._fire(device, trigger, device.backup)
+
+        fire.__name__ = f"_{trigger}"
+        return fire
+
+    # --- answering ---------------------------------------------------------
+
+    def status(self, device: str, as_of: datetime) -> DeviceStatus:
+        """The device's status now, with ``provisional`` judged at ``as_of``."""
+        record = self.devices.get(device)
+        if record is None:
+            raise UnknownDevice(device, format_time(as_of))
+        return device_status(record, self.codes, as_of)
+
+    def due_expiries(self, now: datetime) -> list[LicenseExpired]:
+        """The LicenseExpired events a tick at ``now`` appends, in expiry order."""
+        due = []
+        for device in self.devices.values():
+            if device.state == "active":
+                expires_at = self.codes[device.license].expires_at  # type: ignore[index]
+                assert expires_at is not None
+                if expires_at <= now:
+                    due.append((expires_at, device.id))
+        due.sort()
+        return [LicenseExpired(device=device, at=now) for _, device in due]
+
+    def seats(self) -> dict[str, tuple[int, int]]:
+        """Seats held and allowed, per code fingerprint."""
+        return {fp: (len(c.holders), c.max_devices) for fp, c in self.codes.items()}
+
+    # --- a batch that can be taken back -------------------------------------
+
+    def begin(self) -> None:
+        """Start remembering what changes, so that :meth:`rollback` can undo it."""
+        self._saved = {}
+        self._saved_clock = (self.last_at, self.count)
+
+    def commit(self) -> None:
+        """Forget the undo information: the batch stays."""
+        self._saved = None
+
+    def rollback(self) -> None:
+        """Undo everything applied since :meth:`begin`."""
+        assert self._saved is not None, "rollback() without begin()"
+        for (kind, key), original in self._saved.items():
+            table: dict[str, Any] = self.devices if kind == "d" else self.codes
+            if original is _MISSING:
+                table.pop(key, None)
+            else:
+                table[key] = original
+        self.last_at, self.count = self._saved_clock
+        self.now = self.last_at
+        self._saved = None
+
+    def _save_device(self, device_id: str) -> None:
+        saved = self._saved
+        if saved is not None and ("d", device_id) not in saved:
+            record = self.devices.get(device_id)
+            saved["d", device_id] = _MISSING if record is None else msgspec.structs.replace(record)
+
+    def _save_code(self, fp: str) -> None:
+        saved = self._saved
+        if saved is not None and ("c", fp) not in saved:
+            record = self.codes.get(fp)
+            saved["c", fp] = (
+                _MISSING if record is None else msgspec.structs.replace(record, holders=set(record.holders))
+            )
+
+    def _save_for_trigger(self, device: DeviceRecord, code: CodeRef | None) -> None:
+        self._save_device(device.id)
+        if device.license is not None:
+            self._save_code(device.license)
+        if code is not None and code.sha256 in self.codes:
+            self._save_code(code.sha256)
+
+    # --- snapshots -----------------------------------------------------------
+
+    def snapshot(self) -> bytes:
+        """The whole world as bytes (msgpack), to resume replay without the log."""
+        return msgspec.msgpack.encode(
+            _Snapshot(list(self.devices.values()), list(self.codes.values()), self.last_at, self.count)
+        )
+
+    @classmethod
+    def from_snapshot(cls, data: bytes) -> World:
+        """A world restored from :meth:`snapshot`."""
+        snap = msgspec.msgpack.decode(data, type=_Snapshot)
+        world = cls()
+        world.devices = {d.id: d for d in snap.devices}
+        world.codes = {c.ref.sha256: c for c in snap.codes}
+        world.last_at = world.now = snap.last_at
+        world.count = snap.count
+        return world
+
+    def same_as(self, other: World) -> bool:
+        """True when both worlds hold exactly the same records."""
+        return (
+            self.devices == other.devices
+            and self.codes == other.codes
+            and self.last_at == other.last_at
+            and self.count == other.count
+        )
