@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["DAY", "format_time", "parse_time", "utc_now"]
+__all__ = ["DAY", "format_time", "parse_time", "sortable_time", "utc_now"]
 
 DAY = timedelta(days=1)
 
@@ -37,3 +37,8 @@ def format_time(value: datetime) -> str:
 def utc_now() -> datetime:
     """The wall clock, in UTC. Only the store calls it; replay never does."""
     return datetime.now(UTC)
+
+
+def sortable_time(value: datetime) -> str:
+    """Fixed-width UTC text (always microseconds), so that text order is time order."""
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

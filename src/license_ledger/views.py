@@ -21,8 +21,10 @@ __all__ = [
     "DeviceStatus",
     "LicenseView",
     "Outcome",
+    "StoredStatus",
     "TraceEntry",
     "device_status",
+    "stored_status",
 ]
 
 
@@ -86,20 +88,62 @@ class TraceEntry(msgspec.Struct, frozen=True):
     state: str
 
 
-def device_status(device: DeviceRecord, codes: dict[str, CodeRecord], as_of: datetime) -> DeviceStatus:
-    """Build the status of ``device`` from the world's records, judged at ``as_of``."""
+class StoredLicense(msgspec.Struct, frozen=True):
+    code: str
+    kind: str
+    activated_at: datetime
+    expires_at: datetime
+    purchased_at: datetime
+
+
+class StoredStatus(msgspec.Struct, frozen=True):
+    """A device's status as an event left it, before a moment judges it.
+
+    The store keeps one per event that concerns a device, so that status as
+    of any time is one indexed read; ``provisional`` depends on the moment
+    asked about and is computed by :meth:`at`.
+    """
+
+    state: str
+    license: StoredLicense | None
+    backup: BackupView | None
+    actions: list[str]
+
+    def at(self, device: str, as_of: datetime) -> DeviceStatus:
+        """The status shown at ``as_of``."""
+        lic = self.license
+        return DeviceStatus(
+            device=device,
+            as_of=as_of,
+            state=self.state,
+            license=None
+            if lic is None
+            else LicenseView(
+                code=lic.code,
+                kind=lic.kind,
+                activated_at=lic.activated_at,
+                expires_at=lic.expires_at,
+                # "It can take up to 24 hours after purchase before the
+                # correct license status is displayed."
+                provisional=as_of < lic.purchased_at + DAY,
+            ),
+            backup=self.backup,
+            actions=self.actions,
+        )
+
+
+def stored_status(device: DeviceRecord, codes: dict[str, CodeRecord]) -> StoredStatus:
+    """The status the device's records describe (``provisional`` left open)."""
     license = None
     if device.license is not None:
         code = codes[device.license]
         assert code.first_activated_at is not None and code.expires_at is not None
-        license = LicenseView(
+        license = StoredLicense(
             code=mask(code.ref),
             kind=code.kind,
             activated_at=code.first_activated_at,
             expires_at=code.expires_at,
-            # "It can take up to 24 hours after purchase before the correct
-            # license status is displayed."
-            provisional=as_of < code.purchased_at + DAY,
+            purchased_at=code.purchased_at,
         )
     backup = None
     if device.backup is not None:
@@ -117,11 +161,9 @@ def device_status(device: DeviceRecord, codes: dict[str, CodeRecord], as_of: dat
         actions.append("activate_now")
     if device.license is not None:
         actions.append("remove_license")
-    return DeviceStatus(
-        device=device.id,
-        as_of=as_of,
-        state=device.state,
-        license=license,
-        backup=backup,
-        actions=actions,
-    )
+    return StoredStatus(state=device.state, license=license, backup=backup, actions=actions)
+
+
+def device_status(device: DeviceRecord, codes: dict[str, CodeRecord], as_of: datetime) -> DeviceStatus:
+    """Build the status of ``device`` from the world's records, judged at ``as_of``."""
+    return stored_status(device, codes).at(device.id, as_of)

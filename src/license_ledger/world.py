@@ -292,6 +292,11 @@ class World:
         self._saved = {}
         self._saved_clock = (self.last_at, self.count)
 
+    @property
+    def in_batch(self) -> bool:
+        """True between :meth:`begin` and :meth:`commit` or :meth:`rollback`."""
+        return self._saved is not None
+
     def commit(self) -> None:
         """Forget the undo information: the batch stays."""
         self._saved = None

@@ -1,0 +1,285 @@
+"""The embedded API: open a store, append what happens, ask for status.
+
+An append is one write transaction: take the writer lock, bring the
+in-memory world up to the log's head (other processes may have appended),
+check and apply the whole batch, write it with its hash chain and projection,
+commit. A refused event refuses the batch and nothing is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import msgspec
+
+from . import audit
+from .chain import GENESIS, link
+from .codec import decode_event, decode_stored, encode, event_from_object, seal, stamp
+from .errors import InputRefused, UnknownDevice
+from .events import AnyEvent, CodeBlocked, Event
+from .store.protocol import Backend, Effect, StoredEvent
+from .store.sqlite import SQLiteBackend
+from .timefmt import format_time, sortable_time, utc_now
+from .views import Appended, DeviceStatus, Outcome, StoredStatus, TraceEntry, stored_status
+from .world import World
+
+__all__ = ["Ledger"]
+
+_json = msgspec.json.Encoder()
+_status_decoder = msgspec.json.Decoder(StoredStatus)
+_detail_decoder = msgspec.json.Decoder(dict[str, Any])
+
+#: Take a snapshot of the world every this many events, so that opening a big
+#: log for writing does not replay it from the start.
+SNAPSHOT_EVERY = 100_000
+
+
+class Ledger:
+    """A license ledger: the log, its rules and its projection."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> None:
+        self._backend = backend
+        self._clock = clock
+        self._snapshot_every = snapshot_every
+        self._world: World | None = None
+        self._snapshot_seq = 0
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        create: bool = True,
+        clock: Callable[[], datetime] = utc_now,
+        synchronous: str = "FULL",
+        snapshot_every: int = SNAPSHOT_EVERY,
+    ) -> Ledger:
+        """Open the ledger at ``path``, creating file and tables if ``create``."""
+        backend = SQLiteBackend(path, create=create, synchronous=synchronous)
+        return cls(backend, clock=clock, snapshot_every=snapshot_every)
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    def close(self) -> None:
+        self._backend.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- appending ---------------------------------------------------------
+
+    def append(self, events: Iterable[Event | dict[str, Any]]) -> list[Appended]:
+        """Append events (Structs or dicts), all or nothing; return each one's result."""
+        numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
+        return self._append(numbered)
+
+    def append_lines(self, lines: Iterable[str | bytes]) -> list[Appended]:
+        """Append JSON lines (blank lines skipped); a refusal names the line."""
+        numbered = [
+            (number, decode_event(text, line=number))
+            for number, text in enumerate(lines, start=1)
+            if text.strip()
+        ]
+        return self._append(numbered)
+
+    def tick(self, now: datetime | None = None) -> list[Appended]:
+        """Append a LicenseExpired, at ``now``, for every active license due by then."""
+
+        def due(world: World) -> list[tuple[int, AnyEvent]]:
+            moment = now if now is not None else self._stamp_time(world)
+            return list(enumerate(world.due_expiries(moment), start=1))
+
+        return self._write(due)
+
+    def _append(self, numbered: list[tuple[int, AnyEvent]]) -> list[Appended]:
+        # Stateless checks first: a malformed batch never takes the lock.
+        sealed = [(line, seal(event, line=line)) for line, event in numbered]
+        return self._write(lambda world: sealed)
+
+    def _write(self, make_batch: Callable[[World], list[tuple[int, AnyEvent]]]) -> list[Appended]:
+        world: World | None = None
+        try:
+            with self._backend.write_transaction():
+                world = self._caught_up()
+                world.begin()
+                appended = self._write_batch(world, make_batch(world))
+        except BaseException:
+            if world is not None and world.in_batch:
+                world.rollback()
+            raise
+        assert world is not None
+        world.commit()
+        return appended
+
+    def _write_batch(self, world: World, batch: list[tuple[int, AnyEvent]]) -> list[Appended]:
+        seq, previous = self._backend.head()
+        previous = previous or GENESIS
+        rows: list[StoredEvent] = []
+        effects: list[Effect] = []
+        appended: list[Appended] = []
+        in_batch: dict[str, StoredEvent] = {}
+        for line, event in batch:
+            if event.id is not None:
+                known = in_batch.get(event.id) or self._backend.by_id(event.id)
+                if known is not None:
+                    appended.append(_repeat(event, known, line))
+                    continue
+            if event.at is None:
+                event = stamp(event, self._stamp_time(world))
+            try:
+                world.check(event)
+            except InputRefused as refused:
+                raise refused.at_line(line) from None
+            outcome = world.apply(event)
+            seq += 1
+            row = self._row(world, seq, previous, event, outcome, effects)
+            previous = row.hash
+            rows.append(row)
+            if event.id is not None:
+                in_batch[event.id] = row
+            assert event.at is not None
+            appended.append(Appended(seq, row.type, event.at, outcome.result, outcome.reason, outcome.detail))
+        self._backend.insert(rows, effects)
+        if world.count - self._snapshot_seq >= self._snapshot_every:
+            self._backend.save_snapshot(world.count, world.snapshot())
+            self._snapshot_seq = world.count
+        return appended
+
+    def _row(
+        self, world: World, seq: int, previous: str, event: AnyEvent, outcome: Outcome, effects: list[Effect]
+    ) -> StoredEvent:
+        payload = encode(event).decode()
+        assert event.at is not None
+        at = sortable_time(event.at)
+        device = getattr(event, "device", None)
+        status = None
+        if device is not None:
+            status = _json.encode(stored_status(world.devices[device], world.codes)).decode()
+        if isinstance(event, CodeBlocked) and outcome.detail:
+            for blocked in outcome.detail["blocked_devices"]:
+                state = stored_status(world.devices[blocked], world.codes)
+                effects.append(Effect(seq, blocked, at, _json.encode(state).decode()))
+        return StoredEvent(
+            seq=seq,
+            type=type(event).__name__,
+            at=at,
+            device=device,
+            id=event.id,
+            v=event.v,
+            payload=payload,
+            hash=link(previous, seq, payload),
+            result=outcome.result,
+            reason=outcome.reason,
+            detail=None if outcome.detail is None else _json.encode(outcome.detail).decode(),
+            status=status,
+        )
+
+    def _stamp_time(self, world: World) -> datetime:
+        # Never earlier than the last event: concurrent appenders must not
+        # trip the time-order rule because their clocks differ a little.
+        now = self._clock()
+        return now if world.last_at is None or now >= world.last_at else world.last_at
+
+    def _caught_up(self) -> World:
+        """The world as of the log's head (call inside the write transaction)."""
+        if self._world is None:
+            world = World()
+            snapshot = self._backend.snapshot()
+            if snapshot is not None:
+                self._snapshot_seq, data = snapshot
+                world = World.from_snapshot(data)
+            self._world = world
+        head, _ = self._backend.head()
+        if head != self._world.count:
+            audit.replay_into(self._world, self._backend.payloads(after=self._world.count))
+        return self._world
+
+    # --- reading -------------------------------------------------------------
+
+    def status(self, device: str, as_of: datetime | None = None) -> DeviceStatus:
+        """The device's status as of ``as_of`` (default: now)."""
+        moment = as_of if as_of is not None else self._clock()
+        found = self._backend.device_status(device, sortable_time(moment))
+        if found is None:
+            raise UnknownDevice(device, format_time(moment))
+        return _status_decoder.decode(found[1]).at(device, moment)
+
+    def trace(self, device: str) -> list[TraceEntry]:
+        """Every event that concerns the device, its result and the state after it."""
+        rows = self._backend.device_rows(device)
+        if not rows:
+            raise UnknownDevice(device)
+        return [
+            TraceEntry(
+                seq=row.seq,
+                type=row.type,
+                at=_parse_sortable(row.at),
+                result=row.result,
+                reason=row.reason,
+                detail=None if row.detail is None else _detail_decoder.decode(row.detail),
+                state=_status_decoder.decode(status).state,
+            )
+            for row, status in rows
+        ]
+
+    def events(self, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
+        """Stored rows in order, after a seq (a feed for followers)."""
+        return list(self._backend.events(after=after, limit=limit))
+
+    def export(self) -> Iterator[str]:
+        """The log as JSON lines that ``append`` accepts into a fresh store."""
+        for _, payload in self._backend.payloads():
+            yield payload
+
+    def replay(
+        self, as_of: datetime | None = None, progress: Callable[[int], None] | None = None
+    ) -> audit.ReplaySummary:
+        """Replay the whole log from scratch (ignoring the projection) and summarise."""
+        return audit.summarise(self._backend, as_of=as_of, progress=progress)
+
+    def verify(self, expect_head: tuple[int, str] | None = None) -> audit.VerifyReport:
+        """Check the chain, the projection and the snapshot against a full replay."""
+        return audit.verify(self._backend, expect_head=expect_head)
+
+    def world(self) -> World:
+        """The world as of the log's head (replayed or restored, kept in memory)."""
+        with self._backend.write_transaction():
+            return self._caught_up()
+
+
+def _repeat(event: AnyEvent, known: StoredEvent, line: int) -> Appended:
+    """An event whose id is stored: the same content answers, other content is refused."""
+    stored = decode_stored(known.payload, known.v)
+    assert stored.at is not None
+    candidate = event if event.at is not None else stamp(event, stored.at)
+    if encode(candidate).decode() != known.payload:
+        raise InputRefused(
+            f"the same content as event {known.seq}, stored under this id",
+            "different content",
+            field="$.id",
+            line=line,
+            event_type=type(event).__name__,
+        )
+    detail = None if known.detail is None else _detail_decoder.decode(known.detail)
+    return Appended(known.seq, known.type, stored.at, known.result, known.reason, detail, stored=False)
+
+
+def _parse_sortable(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
