@@ -106,9 +106,11 @@ def _upcast(data: bytes | str, version: int, line: int | None) -> AnyEvent:
 
 
 _EXPECTED = re.compile(r"^Expected (?P<exp>.+?)(?:, got (?P<got>.+?))?(?: - at `(?P<path>.+)`)?$")
-_MISSING = re.compile(r"^Object missing required field `(?P<name>.+)`(?: - at `(?P<path>.+)`)?$")
-_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>.+)`(?: - at `(?P<path>.+)`)?$")
+_MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`(?: - at `(?P<path>.+)`)?$")
+_UNKNOWN = re.compile(r"^Object contains unknown field `(?P<name>[^`]+)`(?: - at `(?P<path>.+)`)?$")
 _INVALID = re.compile(r"^Invalid (?:enum )?value (?P<got>.+?) - at `(?P<path>.+)`$")
+_MALFORMED = re.compile(r"^Invalid (?P<what>.+?) - at `(?P<path>.+)`$")
+_TIMESTAMP = "an RFC 3339 timestamp such as 2026-01-31T12:00:00Z"
 
 
 def _refusal(exc: msgspec.ValidationError, data: bytes | str, line: int | None) -> InputRefused:
@@ -132,12 +134,19 @@ def _refusal(exc: msgspec.ValidationError, data: bytes | str, line: int | None) 
         if path == "$.type":
             return InputRefused(f"a `type`, one of {_TYPE_NAMES}", m["got"], field=path, **where)
         return InputRefused(_choices(event_type, path), m["got"], field=path, **where)
+    if m := _MALFORMED.match(text):
+        # A string of the right type that does not parse (an RFC 3339 time, say).
+        expected = _TIMESTAMP if "RFC3339" in m["what"] else f"a valid {m['what']}"
+        return InputRefused(expected, _found_at(raw, m["path"]), field=m["path"], **where)
     if m := _EXPECTED.match(text):
         path = m["path"] or "$"
+        expected = m["exp"].replace("`", "")
         found = _found_at(raw, path)
-        if m["got"]:
+        if path.endswith(".code") and m["got"]:
+            expected, found = "an activation code (a string)", f"{m['got'].strip('`')} (not shown)"
+        elif m["got"]:
             found = f"{m['got'].strip('`')} {found}"
-        return InputRefused(m["exp"].replace("`", ""), found, field=path, **where)
+        return InputRefused(expected, found, field=path, **where)
     return InputRefused("a valid event", text, **where)
 
 
