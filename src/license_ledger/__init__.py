@@ -17,6 +17,7 @@ from .events import (
     LicenseRemoved,
     TryAgainClicked,
 )
+from .ledger import Ledger
 from .views import Appended, BackupView, DeviceStatus, LicenseView, Outcome, TraceEntry
 from .world import World
 
@@ -34,6 +35,7 @@ __all__ = [
     "DeviceStatus",
     "Event",
     "InputRefused",
+    "Ledger",
     "LedgerError",
     "LicenseExpired",
     "LicenseRemoved",

@@ -23,7 +23,7 @@ from .errors import InputRefused, UnknownDevice
 from .events import AnyEvent, CodeBlocked, Event
 from .store.protocol import Backend, Effect, StoredEvent
 from .store.sqlite import SQLiteBackend
-from .timefmt import format_time, sortable_time, utc_now
+from .timefmt import format_time, parse_time, sortable_time, utc_now
 from .views import Appended, DeviceStatus, Outcome, StoredStatus, TraceEntry, stored_status
 from .world import World
 
@@ -99,8 +99,9 @@ class Ledger:
         ]
         return self._append(numbered)
 
-    def tick(self, now: datetime | None = None) -> list[Appended]:
+    def tick(self, now: datetime | str | None = None) -> list[Appended]:
         """Append a LicenseExpired, at ``now``, for every active license due by then."""
+        now = _moment(now)
 
         def due(world: World) -> list[tuple[int, AnyEvent]]:
             moment = now if now is not None else self._stamp_time(world)
@@ -213,9 +214,9 @@ class Ledger:
 
     # --- reading -------------------------------------------------------------
 
-    def status(self, device: str, as_of: datetime | None = None) -> DeviceStatus:
-        """The device's status as of ``as_of`` (default: now)."""
-        moment = as_of if as_of is not None else self._clock()
+    def status(self, device: str, as_of: datetime | str | None = None) -> DeviceStatus:
+        """The device's status as of ``as_of`` (default: now; RFC 3339 text or datetime)."""
+        moment = _moment(as_of) or self._clock()
         found = self._backend.device_status(device, sortable_time(moment))
         if found is None:
             raise UnknownDevice(device, format_time(moment))
@@ -249,10 +250,10 @@ class Ledger:
             yield payload
 
     def replay(
-        self, as_of: datetime | None = None, progress: Callable[[int], None] | None = None
+        self, as_of: datetime | str | None = None, progress: Callable[[int], None] | None = None
     ) -> audit.ReplaySummary:
         """Replay the whole log from scratch (ignoring the projection) and summarise."""
-        return audit.summarise(self._backend, as_of=as_of, progress=progress)
+        return audit.summarise(self._backend, as_of=_moment(as_of), progress=progress)
 
     def verify(self, expect_head: tuple[int, str] | None = None) -> audit.VerifyReport:
         """Check the chain, the projection and the snapshot against a full replay."""
@@ -279,6 +280,15 @@ def _repeat(event: AnyEvent, known: StoredEvent, line: int) -> Appended:
         )
     detail = None if known.detail is None else _detail_decoder.decode(known.detail)
     return Appended(known.seq, known.type, stored.at, known.result, known.reason, detail, stored=False)
+
+
+def _moment(value: datetime | str | None) -> datetime | None:
+    """Accept a moment as a datetime (made UTC) or as RFC 3339 text."""
+    if isinstance(value, str):
+        return parse_time(value)
+    if value is not None and value.tzinfo is None:
+        raise ValueError("expected an aware datetime (with a time zone), found a naive one")
+    return value
 
 
 def _parse_sortable(text: str) -> datetime:

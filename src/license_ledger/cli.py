@@ -1,0 +1,324 @@
+"""The ``license-ledger`` command line: parse, call the library, format.
+
+Exit codes: 0 success; 1 ``verify`` found damage; 2 refused input or a usage
+error (a one-line message on standard error that says nothing was stored).
+Errors become exit codes in one place, :class:`LedgerGroup`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import msgspec
+
+from . import __version__, demo, render
+from .errors import InputRefused, LedgerError
+from .ledger import Ledger
+from .machine import mermaid
+from .schemas import event_schemas
+from .timefmt import parse_time
+
+F = TypeVar("F", bound=Callable[..., Any])
+_json = msgspec.json.Encoder()
+
+
+class LedgerGroup(click.Group):
+    """Turns the library's errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputRefused as refused:
+            click.echo(f"Error: {refused}. Nothing was stored.", err=True)
+            raise click.exceptions.Exit(2) from None
+        except LedgerError as error:
+            click.echo(f"Error: {error}", err=True)
+            raise click.exceptions.Exit(2) from None
+
+
+class Timestamp(click.ParamType):
+    """An RFC 3339 timestamp (``Z`` or an offset), converted to UTC."""
+
+    name = "TIMESTAMP"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return parse_time(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def db_option(default: str = "license-ledger.db") -> Callable[[F], F]:
+    return click.option(
+        "--db",
+        "db",
+        envvar="LICENSE_LEDGER_DB",
+        default=default,
+        show_default=True,
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The ledger file (also LICENSE_LEDGER_DB).",
+    )
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _print_json(value: Any) -> None:
+    click.echo(_json.encode(value).decode())
+
+
+@click.group(cls=LedgerGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="license-ledger")
+def main() -> None:
+    """An append-only, tamper-evident log of license events, replayed by an
+    explicit state machine into each device's license status.
+    """
+
+
+@main.command()
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@db_option()
+@json_option
+def append(file: Any, db: Path, as_json: bool) -> None:
+    """Append JSON lines from FILE (- for standard input), all or nothing.
+
+    Prints each event's seq, result and reason.
+
+    \b
+    Example:
+      license-ledger append events.jsonl --db shop.db
+      echo '{"type":"TryAgainClicked","device":"laptop"}' | license-ledger append -
+    """
+    lines = file.readlines()
+    with Ledger.open(db) as ledger:
+        appended = ledger.append_lines(lines)
+    if as_json:
+        for a in appended:
+            _print_json(a)
+        return
+    out = render.console()
+    out.print(render.appended_table(appended))
+    repeated = sum(not a.stored for a in appended)
+    note = f" ({repeated} already stored)" if repeated else ""
+    out.print(f"Stored {len(appended) - repeated} events{note}.")
+
+
+@main.command()
+@click.argument("device")
+@click.option("--as-of", type=Timestamp(), help="The moment to judge at (default: now).")
+@db_option()
+@json_option
+def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None:
+    """The license status of DEVICE: state, license, backup, buttons shown.
+
+    \b
+    Example:
+      license-ledger status home-laptop --as-of 2025-06-01T00:00:00Z
+    """
+    with Ledger.open(db, create=False) as ledger:
+        result = ledger.status(device, as_of)
+    if as_json:
+        _print_json(result)
+    else:
+        render.console().print(render.status_panel(result))
+
+
+@main.command()
+@click.argument("device")
+@db_option()
+@json_option
+def trace(device: str, db: Path, as_json: bool) -> None:
+    """Every event that concerns DEVICE, its result, why, and the state after it.
+
+    \b
+    Example:
+      license-ledger trace kids-tablet --json
+    """
+    with Ledger.open(db, create=False) as ledger:
+        entries = ledger.trace(device)
+    if as_json:
+        _print_json(entries)
+    else:
+        render.console().print(render.trace_table(device, entries))
+
+
+@main.command()
+@click.option("--now", type=Timestamp(), help="The moment the clock reached (default: now).")
+@db_option()
+@json_option
+def tick(now: datetime | None, db: Path, as_json: bool) -> None:
+    """Append a LicenseExpired for every active license due by --now.
+
+    \b
+    Example:
+      license-ledger tick --now 2026-01-12T09:00:00Z
+    """
+    with Ledger.open(db) as ledger:
+        appended = ledger.tick(now)
+    if as_json:
+        for a in appended:
+            _print_json(a)
+        return
+    out = render.console()
+    if appended:
+        out.print(render.appended_table(appended))
+    out.print(f"{len(appended)} licenses expired.")
+
+
+@main.command()
+@click.option("--expect-head", metavar="SEQ:HASH", help="A head noted earlier: catches a truncated log.")
+@db_option()
+@json_option
+def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
+    """Check that nothing in the store was altered, removed or reordered.
+
+    Exit 0 and print the chain head when intact; exit 1 naming the first bad seq.
+
+    \b
+    Example:
+      license-ledger verify --expect-head 38:913d09...
+    """
+    noted = None
+    if expect_head is not None:
+        seq, sep, digest = expect_head.partition(":")
+        if not sep or not seq.isdigit() or len(digest) != 64:
+            raise click.BadParameter(
+                f"expected SEQ:HASH (a number, a colon, 64 hex digits), found {expect_head!r}",
+                param_hint="--expect-head",
+            )
+        noted = (int(seq), digest)
+    with Ledger.open(db, create=False) as ledger:
+        report = ledger.verify(expect_head=noted)
+    if as_json:
+        _print_json(report)
+    elif report.ok:
+        click.echo(render.verify_text(report))
+    else:
+        click.echo(f"Error: {render.verify_text(report)}", err=True)
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@main.command()
+@click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout.")
+@db_option()
+def export(output: Any, db: Path) -> None:
+    """The log as JSON lines that `append` accepts into a fresh store.
+
+    \b
+    Example:
+      license-ledger export -o backup.jsonl && license-ledger append backup.jsonl --db copy.db
+    """
+    with Ledger.open(db, create=False) as ledger:
+        for line in ledger.export():
+            output.write(line + "\n")
+
+
+@main.command()
+@click.option("--as-of", type=Timestamp(), help="Replay only the events up to this moment.")
+@db_option()
+@json_option
+def replay(as_of: datetime | None, db: Path, as_json: bool) -> None:
+    """Replay the whole log from scratch and summarise devices and results.
+
+    \b
+    Example:
+      license-ledger replay --as-of 2025-12-31T23:59:59Z
+    """
+    with Ledger.open(db, create=False) as ledger:
+        if as_json or not sys.stdout.isatty():
+            summary = ledger.replay(as_of)
+        else:
+            summary = _replay_with_progress(ledger, as_of)
+    if as_json:
+        _print_json(summary)
+    else:
+        render.console().print(render.replay_tables(summary))
+
+
+def _replay_with_progress(ledger: Ledger, as_of: datetime | None) -> Any:
+    from rich.progress import Progress
+
+    total = ledger.backend.head()[0]
+    with Progress(console=render.console(stderr=True), transient=True) as progress:
+        task = progress.add_task("Replaying", total=total)
+        return ledger.replay(as_of, progress=lambda n: progress.advance(task, n))
+
+
+@main.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Write one file per type here.")
+def schema(out: Path | None) -> None:
+    """The JSON Schemas of the events (the union on stdout, or files in --out).
+
+    \b
+    Example:
+      license-ledger schema --out event_schemas
+    """
+    schemas = event_schemas()
+    if out is None:
+        click.echo(json.dumps(schemas["event"], indent=2, sort_keys=True))
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    for name, body in schemas.items():
+        (out / f"{name}.json").write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    click.echo(f"Wrote {len(schemas)} schemas to {out}.")
+
+
+@main.command()
+def diagram() -> None:
+    """The state machine as Mermaid text, drawn from the rules table.
+
+    \b
+    Example:
+      license-ledger diagram > rules.mmd
+    """
+    click.echo(mermaid())
+
+
+@main.command(name="demo")
+@db_option(default="license-ledger-demo.db")
+def demo_command(db: Path) -> None:
+    """Build a store with a realistic story and show statuses and traces.
+
+    The file is created anew (an existing ledger file at that path is replaced).
+
+    \b
+    Example:
+      license-ledger demo --db /tmp/demo.db
+    """
+    _remove_ledger_file(db)
+    out = render.console()
+    with Ledger.open(db) as ledger:
+        appended = demo.run(ledger)
+        out.print(f"Appended {len(appended)} events to {db}.\n")
+        out.print(render.appended_table(appended))
+        out.print()
+        out.print("On the way:")
+        for device, moment in demo.MOMENTS:
+            out.print(render.status_panel(ledger.status(device, moment)))
+        out.print("At the end of the story:")
+        for device in demo.DEVICES:
+            out.print(render.status_panel(ledger.status(device, demo.STORY_END)))
+        for device in demo.TRACED:
+            out.print(render.trace_table(device, ledger.trace(device)))
+        out.print(render.verify_text(ledger.verify()))
+
+
+def _remove_ledger_file(path: Path) -> None:
+    if not path.exists():
+        return
+    Ledger.open(path, create=False).close()  # refuses a file that is not a ledger
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,131 @@
+"""Human output of the command line (rich). JSON output needs none of this."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from .audit import ReplaySummary, VerifyReport
+from .timefmt import format_time
+from .views import Appended, DeviceStatus, TraceEntry
+
+__all__ = ["appended_table", "replay_tables", "status_panel", "trace_table", "verify_text", "why"]
+
+_STATE_STYLE = {"active": "green", "expired": "yellow", "blocked": "red", "unlicensed": "dim"}
+
+
+def why(detail: dict[str, Any] | None) -> str:
+    """The details of a result, as one readable line."""
+    if not detail:
+        return ""
+    if "held_by" in detail:
+        held = detail["held_by"]
+        return f"{len(held)} of {detail['max_devices']} seats held by {', '.join(held)}"
+    if "compatible_versions" in detail:
+        return f"app {detail['app_version']} not in {detail['compatible_versions']}"
+    if "license_expires_at" in detail:
+        return f"code expires {detail['code_expires_at']}, license {detail['license_expires_at']}"
+    if "activation_at" in detail:
+        return f"code expired {detail['code_expires_at']}, activation at {detail['activation_at']}"
+    if "blocked_devices" in detail:
+        devices = detail["blocked_devices"]
+        return "blocked " + (", ".join(devices) if devices else "no active license")
+    if "block_reason" in detail:
+        return f"blocked: {detail['block_reason']}" if detail["block_reason"] else "blocked by the vendor"
+    if detail.get("requires_console"):
+        return "needs the management console; device disconnected"
+    return ", ".join(f"{k}={v}" for k, v in detail.items())
+
+
+def _result(result: str, reason: str | None) -> Text:
+    style = (
+        "red" if result in {"rejected", "renewal_failed"} else "yellow" if result == "ignored" else "green"
+    )
+    return Text(result if reason is None else f"{result} ({reason})", style=style)
+
+
+def appended_table(appended: Iterable[Appended]) -> Table:
+    table = Table(box=None, pad_edge=False)
+    for column in ("seq", "at", "event", "result"):
+        table.add_column(column, no_wrap=column != "result")
+    for a in appended:
+        result = _result(a.result, a.reason)
+        if not a.stored:
+            result.append(" (already stored)", style="dim")
+        if a.detail:
+            result.append(f"\n  why: {why(a.detail)}", style="dim")
+        table.add_row(str(a.seq), format_time(a.at), a.type, result)
+    return table
+
+
+def status_panel(status: DeviceStatus) -> Panel:
+    lines = Table.grid(padding=(0, 2))
+    lines.add_column(style="bold")
+    lines.add_column()
+    lines.add_row("state", Text(status.state, style=_STATE_STYLE.get(status.state, "")))
+    lic = status.license
+    if lic is None:
+        lines.add_row("license", "none")
+    else:
+        note = " (provisional: less than 24 h after purchase)" if lic.provisional else ""
+        lines.add_row("license", f"{lic.code}  {lic.kind}{note}")
+        lines.add_row("activated", format_time(lic.activated_at))
+        lines.add_row("expires", format_time(lic.expires_at))
+    backup = status.backup
+    if backup is None:
+        lines.add_row("backup", "none")
+    else:
+        failure = f", failed: {backup.failure}" if backup.failure else ""
+        lines.add_row("backup", f"{backup.code}  {backup.state}{failure}")
+        lines.add_row("backup added", format_time(backup.added_at))
+    lines.add_row("buttons", ", ".join(status.actions) or "none")
+    title = f"{status.device} as of {format_time(status.as_of)}"
+    return Panel(lines, title=title, expand=False)
+
+
+def trace_table(device: str, entries: Iterable[TraceEntry]) -> Table:
+    table = Table(title=f"Trace of {device}", title_justify="left", box=None, pad_edge=False)
+    for column in ("seq", "at", "event", "result", "state after"):
+        table.add_column(column, no_wrap=column != "result")
+    for e in entries:
+        state = Text(e.state, style=_STATE_STYLE.get(e.state, ""))
+        table.add_row(str(e.seq), format_time(e.at), e.type, _result(e.result, e.reason), state)
+        if e.detail:
+            table.add_row("", "", "", Text(f"why: {why(e.detail)}", style="dim"), "")
+    return table
+
+
+def replay_tables(summary: ReplaySummary) -> Group:
+    states = Table(title="Devices by state", title_justify="left")
+    states.add_column("state")
+    states.add_column("devices", justify="right")
+    for state, count in summary.devices_by_state.items():
+        states.add_row(Text(state, style=_STATE_STYLE.get(state, "")), str(count))
+    results = Table(title="Results", title_justify="left")
+    results.add_column("result (reason)")
+    results.add_column("events", justify="right")
+    for result, count in summary.results.items():
+        results.add_row(result, str(count))
+    when = "" if summary.as_of is None else f" as of {format_time(summary.as_of)}"
+    head = Text(f"Replayed {summary.events} events{when}: {summary.devices} devices.")
+    return Group(head, states, results)
+
+
+def verify_text(report: VerifyReport) -> str:
+    if report.ok:
+        head = f"seq {report.head_seq} hash {report.head_hash}" if report.head_hash else "empty log"
+        return f"OK: {report.events} events; chain, projection and snapshot intact.\nChain head: {head}"
+    return f"Damaged at seq {report.first_bad_seq}: {report.problem}"
+
+
+def console(stderr: bool = False) -> Console:
+    """A console for human output; 120 columns when not on a terminal (logs, pipes)."""
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 120
+    return Console(stderr=stderr, highlight=False, width=width)
