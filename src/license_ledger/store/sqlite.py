@@ -59,6 +59,9 @@ class SQLiteBackend:
             self._conn = conn
             self.db = sqlite_utils.Database(conn)
             conn.execute("PRAGMA busy_timeout = 60000")
+            # Look before writing: journal_mode = WAL is recorded in the file, and a
+            # file that is refused must be left exactly as it was.
+            self._refuse_foreign()
             conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a commit is on disk before append returns, even across a power
             # cut. NORMAL survives a crash of the process only (see docs/storage.md).
@@ -69,20 +72,27 @@ class SQLiteBackend:
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
             raise NotALedger(f"{self.path}: not a license-ledger file ({exc})") from None
+        except BaseException:
+            self._close_quietly()
+            raise
         self._data_version = -1
 
     # --- schema --------------------------------------------------------------
+
+    def _refuse_foreign(self) -> None:
+        tables = set(self.db.table_names())
+        if tables and "ledger_meta" not in tables:
+            raise NotALedger(
+                f"{self.path}: an SQLite database, but not a license-ledger file "
+                f"(found tables {', '.join(sorted(tables)[:5])})"
+            )
 
     def _ensure_schema(self) -> None:
         tables = set(self.db.table_names())
         if "ledger_meta" in tables:
             self._check_version()
             return
-        if tables:
-            raise NotALedger(
-                f"{self.path}: an SQLite database, but not a license-ledger file "
-                f"(found tables {', '.join(sorted(tables)[:5])})"
-            )
+        self._refuse_foreign()
         with self.write_transaction():
             if "ledger_meta" in self.db.table_names():  # another process won the race
                 return
