@@ -1,0 +1,247 @@
+"""Benchmark license-ledger against the raw limit of the same machine, in one run.
+
+Absolute figures drift on a shared machine; the ratios against a raw
+baseline measured in the same run are what to compare. Prints a table, or
+a JSON object with --json. See docs/performance.md.
+
+    python scripts/bench.py                 # ~1,000,000 events
+    python scripts/bench.py --events 100000 # a quicker look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from license_ledger.events import AnyEvent  # noqa: E402
+from license_ledger.ledger import Ledger  # noqa: E402
+from license_ledger.timefmt import format_time  # noqa: E402
+from workload import generate  # noqa: E402
+
+BATCH = 1_000
+SINGLE_SAMPLE = 2_000
+STATUS_SAMPLES = 2_000
+_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA cache_size = -65536")
+
+
+def fresh(folder: Path, name: str) -> Path:
+    path = folder / name
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return path
+
+
+def bench_append(events: list[AnyEvent], folder: Path) -> tuple[Path, dict[str, float]]:
+    path = fresh(folder, "ledger.db")
+    started = time.perf_counter()
+    with Ledger.open(path) as ledger:
+        for i in range(0, len(events), BATCH):
+            ledger.append(events[i : i + BATCH])
+    batched = time.perf_counter() - started
+
+    single_path = fresh(folder, "single.db")
+    sample = events[:SINGLE_SAMPLE]
+    started = time.perf_counter()
+    with Ledger.open(single_path) as ledger:
+        for event in sample:
+            ledger.append([event])
+    single = time.perf_counter() - started
+
+    # The raw limit: the very rows the ledger wrote, into a table of the same
+    # columns (no index, no trigger) with plain executemany, same batches.
+    raw_path = fresh(folder, "raw.db")
+    with sqlite3.connect(path) as source:
+        columns = [row[1] for row in source.execute("PRAGMA table_info(events)")]
+        rows = source.execute("SELECT * FROM events ORDER BY seq").fetchall()
+    raw = sqlite3.connect(raw_path, isolation_level=None)
+    for pragma in _PRAGMAS:
+        raw.execute(pragma)
+    raw.execute(f"CREATE TABLE events ({', '.join(columns)})")
+    marks = ",".join("?" * len(columns))
+    started = time.perf_counter()
+    for i in range(0, len(rows), BATCH):
+        raw.execute("BEGIN")
+        raw.executemany(f"INSERT INTO events VALUES ({marks})", rows[i : i + BATCH])
+        raw.execute("COMMIT")
+    raw_batched = time.perf_counter() - started
+    raw.close()
+    n = len(events)
+    return path, {
+        "append_batched_eps": n / batched,
+        "append_raw_eps": n / raw_batched,
+        "append_ratio": batched / raw_batched,
+        "append_single_eps": len(sample) / single,
+    }
+
+
+def bench_replay(path: Path) -> dict[str, float]:
+    decoder = msgspec.json.Decoder(AnyEvent)
+    best_raw = best_replay = float("inf")
+    for _ in range(2):  # best of two: the machine is noisy
+        started = time.perf_counter()
+        conn = sqlite3.connect(path)
+        count = 0
+        for (payload,) in conn.execute("SELECT payload FROM events ORDER BY seq"):
+            decoder.decode(payload)
+            count += 1
+        conn.close()
+        best_raw = min(best_raw, time.perf_counter() - started)
+        started = time.perf_counter()
+        with Ledger.open(path, create=False) as ledger:
+            summary = ledger.replay()
+        best_replay = min(best_replay, time.perf_counter() - started)
+    assert summary.events == count
+    return {
+        "replay_eps": count / best_replay,
+        "replay_raw_eps": count / best_raw,
+        "replay_ratio": best_replay / best_raw,
+    }
+
+
+def bench_status(path: Path, events: list[AnyEvent]) -> dict[str, float]:
+    rng = random.Random(3)
+    devices = sorted({d for e in events if (d := getattr(e, "device", None))})
+    middle = events[len(events) // 2].at
+    assert middle is not None
+    figures: dict[str, float] = {}
+    with Ledger.open(path, create=False) as ledger:
+        for label, as_of in (("current", None), ("as_of", middle)):
+            timings = []
+            for device in rng.choices(devices, k=STATUS_SAMPLES):
+                started = time.perf_counter()
+                try:
+                    ledger.status(device, as_of)
+                except LookupError:
+                    pass
+                except Exception as exc:  # a device registered after the moment asked about
+                    if type(exc).__name__ != "UnknownDevice":
+                        raise
+                timings.append(time.perf_counter() - started)
+            timings.sort()
+            figures[f"status_{label}_p50_us"] = statistics.median(timings) * 1e6
+            figures[f"status_{label}_p99_us"] = timings[int(len(timings) * 0.99)] * 1e6
+    return figures
+
+
+def replay_peak_rss(path: Path, as_of: str | None) -> float:
+    """Peak RSS (MiB) of a fresh process that replays the store."""
+    code = (
+        "import resource, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent.parent / 'src')!r})\n"
+        "from license_ledger.ledger import Ledger\n"
+        f"Ledger.open({str(path)!r}, create=False).replay({as_of!r})\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip()) / 1024
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {memory:.0f} GiB, Python {platform.python_version()}, "
+        f"SQLite {sqlite3.sqlite_version}, {platform.system()} {platform.release()}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+    parser.add_argument("--dir", type=Path, help="where the database files go (default: a temporary folder)")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    events = generate(args.events)
+    devices = len({d for e in events if (d := getattr(e, "device", None))})
+    report: dict[str, object] = {
+        "machine": machine(),
+        "events": len(events),
+        "devices": devices,
+        "generate_s": time.perf_counter() - started,
+    }
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        path, figures = bench_append(events, Path(tmp))
+        report.update(figures)
+        report.update(bench_replay(path))
+        report.update(bench_status(path, events))
+        half = events[len(events) // 2].at
+        assert half is not None
+        report["replay_peak_rss_mib"] = replay_peak_rss(path, None)
+        report["replay_half_peak_rss_mib"] = replay_peak_rss(path, format_time(half))
+        report["db_size_mib"] = path.stat().st_size / 2**20
+    report["bench_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"machine: {report['machine']}")
+    print(
+        f"log: {report['events']:,} events over {report['devices']:,} devices (generated in {report['generate_s']:.1f} s)"
+    )
+    rows = [
+        (
+            "append, batches of 1,000",
+            f"{report['append_batched_eps']:,.0f} events/s",
+            f"raw executemany {report['append_raw_eps']:,.0f} events/s",
+            f"{report['append_ratio']:.2f}x raw time",
+        ),
+        ("append, one event per call", f"{report['append_single_eps']:,.0f} events/s", "", ""),
+        (
+            "replay from scratch",
+            f"{report['replay_eps']:,.0f} events/s",
+            f"raw read+decode {report['replay_raw_eps']:,.0f} events/s",
+            f"{report['replay_ratio']:.2f}x raw time",
+        ),
+        (
+            "status now, p50 / p99",
+            f"{report['status_current_p50_us']:.0f} / {report['status_current_p99_us']:.0f} us",
+            "",
+            "",
+        ),
+        (
+            "status as of, p50 / p99",
+            f"{report['status_as_of_p50_us']:.0f} / {report['status_as_of_p99_us']:.0f} us",
+            "",
+            "",
+        ),
+        (
+            "replay peak RSS, whole / half log",
+            f"{report['replay_peak_rss_mib']:.0f} / {report['replay_half_peak_rss_mib']:.0f} MiB",
+            "",
+            "",
+        ),
+        ("database file", f"{report['db_size_mib']:.0f} MiB", "", ""),
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+
+
+if __name__ == "__main__":
+    main()
