@@ -1,0 +1,275 @@
+"""Who may call the service: bearer tokens, one role each, and what each role may do.
+
+A token file is JSON that holds only the SHA-256 of each token, never the
+token: a stolen file lets nobody in. :func:`new_token` prints a fresh token
+once; :class:`TokenFile` looks a presented token up in constant time and
+re-reads the file when it changes, so a token added or deleted while the
+service runs takes effect on the next request.
+
+The roles and their rights are the table :data:`RIGHTS`; the service asks
+:func:`require` before it calls the library, and nothing else decides.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import tempfile
+import threading
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from .errors import LedgerError
+from .events import DeviceId
+from .timefmt import utc_now
+
+__all__ = [
+    "RIGHTS",
+    "ROLES",
+    "Forbidden",
+    "Principal",
+    "TokenError",
+    "TokenFile",
+    "append_right",
+    "new_token",
+    "require",
+]
+
+Role = Literal["vendor", "system", "device", "auditor", "admin"]
+ROLES: tuple[str, ...] = ("vendor", "system", "device", "auditor", "admin")
+
+#: Tokens start with this, so that secret scanners and people recognise one.
+TOKEN_PREFIX = "llt_"
+FORMAT = "license-ledger-tokens"
+FORMAT_VERSION = 1
+
+READ_STATUS = "read status"
+READ_TRACE = "read trace"
+READ_EVENTS = "read events"
+VERIFY = "verify"
+TICK = "tick"
+
+
+def append_right(event_type: str) -> str:
+    """The right to append events of one type."""
+    return f"append {event_type}"
+
+
+_VENDOR = ("CodeIssued", "CodeBlocked")
+_SYSTEM = ("DeviceRegistered", "AppUpdated", "ConsoleConnectionChanged", "LicenseExpired")
+_USER = ("CodeEntered", "TryAgainClicked", "ActivateNowClicked", "LicenseRemoved")
+
+#: What each role may do. A ``device`` token holds its rights for the one
+#: device it is bound to, and for no other.
+RIGHTS: dict[str, frozenset[str]] = {
+    "vendor": frozenset(append_right(t) for t in _VENDOR),
+    "system": frozenset([*(append_right(t) for t in _SYSTEM), TICK]),
+    "device": frozenset([*(append_right(t) for t in _USER), READ_STATUS, READ_TRACE]),
+    "auditor": frozenset([READ_STATUS, READ_TRACE, READ_EVENTS, VERIFY]),
+    "admin": frozenset(
+        [
+            *(append_right(t) for t in _VENDOR + _SYSTEM + _USER),
+            TICK,
+            READ_STATUS,
+            READ_TRACE,
+            READ_EVENTS,
+            VERIFY,
+        ]
+    ),
+}
+
+
+class TokenError(LedgerError):
+    """A token file that cannot be read or written, or a token asked for wrongly."""
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """Who a request acts as: a role, and for ``device`` the device it is bound to."""
+
+    role: str
+    device: str | None = None
+
+    def describe(self) -> str:
+        bound = f", bound to device {self.device!r}" if self.device is not None else ""
+        return f"role {self.role}{bound}"
+
+
+class Forbidden(LedgerError):
+    """A valid token asked for something its role may not do; nothing was stored."""
+
+    def __init__(self, principal: Principal, right: str, device: str | None = None, where: str = "") -> None:
+        self.principal = principal
+        self.right = right
+        self.device = device
+        held_by = [role for role in ROLES if right in RIGHTS[role]]
+        # "for device X" only when the role holds the right, but for its own device.
+        elsewhere = principal.role == "device" and right in RIGHTS["device"] and device is not None
+        target = f" for device {device!r}" if elsewhere else ""
+        prefix = f"{where}: " if where else ""
+        stored = "; nothing was stored" if right.startswith("append") or right == TICK else ""
+        super().__init__(
+            f"{prefix}this token ({principal.describe()}) lacks the right `{right}`{target} "
+            f"(held by: {', '.join(held_by) or 'no role'}){stored}"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "error": "forbidden",
+            "message": str(self),
+            "missing_right": self.right,
+            "device": self.device,
+            "role": self.principal.role,
+            "stored": False,
+        }
+
+
+def require(principal: Principal, right: str, device: str | None = None, *, where: str = "") -> None:
+    """Raise :class:`Forbidden` unless ``principal`` holds ``right`` (for ``device``)."""
+    if right not in RIGHTS.get(principal.role, frozenset()):
+        raise Forbidden(principal, right, device, where)
+    if principal.role == "device" and device != principal.device:
+        raise Forbidden(principal, right, device, where)
+
+
+# --- the token file -----------------------------------------------------------
+
+
+class _Entry(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    role: Role
+    created_at: str
+    device: DeviceId | None = None
+
+
+class _File(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    format: str
+    version: int
+    tokens: list[_Entry]
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(_File)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _unreadable(path: Path, exc: OSError) -> TokenError:
+    if isinstance(exc, FileNotFoundError):
+        return TokenError(
+            f"{path}: no such token file (create one with `license-ledger token new --role R --tokens {path}`)"
+        )
+    return TokenError(f"{path}: cannot read the token file ({exc.strerror})")
+
+
+def _read(path: Path) -> _File:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    try:
+        parsed = _decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise TokenError(f"{path}: not a license-ledger token file ({exc})") from None
+    if parsed.format != FORMAT or parsed.version != FORMAT_VERSION:
+        raise TokenError(
+            f"{path}: expected a {FORMAT} file of version {FORMAT_VERSION}, "
+            f"found format {parsed.format!r} version {parsed.version}"
+        )
+    for entry in parsed.tokens:
+        if (entry.role == "device") != (entry.device is not None):
+            raise TokenError(f"{path}: a token of role {entry.role} with device {entry.device!r}")
+    return parsed
+
+
+def _write(path: Path, content: _File) -> None:
+    """Replace the file atomically, readable by its owner only."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(msgspec.json.format(_encoder.encode(content), indent=2) + b"\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def new_token(path: str | Path, role: str, device: str | None = None) -> str:
+    """Create a token of ``role`` (bound to ``device`` for the device role), store its hash, return it.
+
+    The token is returned once and stored nowhere: only its SHA-256 reaches
+    the file, which is created (mode 600) if it does not exist.
+    """
+    path = Path(path)
+    if role not in ROLES:
+        raise TokenError(f"expected a role, one of {', '.join(ROLES)}, found {role!r}")
+    if role == "device":
+        if device is None:
+            raise TokenError("expected a device for a token of role device (--device D), found none")
+        try:
+            msgspec.convert(device, DeviceId)
+        except msgspec.ValidationError:
+            raise TokenError(
+                f"expected a device identifier (letters, digits and . _ : @ -), found {device!r}"
+            ) from None
+    elif device is not None:
+        raise TokenError(f"expected no device for a token of role {role} (only device tokens are bound)")
+    current = _read(path) if path.exists() else _File(FORMAT, FORMAT_VERSION, [])
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    entry = _Entry(
+        sha256=_digest(token),
+        role=role,  # type: ignore[arg-type]  # checked against ROLES above
+        created_at=utc_now().isoformat(timespec="seconds").replace("+00:00", "Z"),
+        device=device,
+    )
+    _write(path, _File(FORMAT, FORMAT_VERSION, [*current.tokens, entry]))
+    return token
+
+
+class TokenFile:
+    """The tokens a service accepts, re-read when the file changes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int, int] | None = None
+        self._entries: list[_Entry] = []
+        self._reload()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _reload(self) -> None:
+        try:
+            info = self.path.stat()
+        except OSError as exc:
+            self._entries, self._stamp = [], None
+            raise _unreadable(self.path, exc) from None
+        stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+        if stamp != self._stamp:
+            # Fail closed: a file that turns unreadable lets nobody in.
+            self._entries = []
+            self._stamp = None
+            self._entries = _read(self.path).tokens
+            self._stamp = stamp
+
+    def lookup(self, token: str) -> Principal | None:
+        """The principal a token stands for, or None; every entry is compared in constant time."""
+        with self._lock:
+            self._reload()
+            entries = self._entries
+        presented = _digest(token).encode("ascii")
+        found: _Entry | None = None
+        for entry in entries:
+            # No early exit: the time taken does not say which entry matched.
+            if hmac.compare_digest(presented, entry.sha256.encode("ascii")):
+                found = entry
+        return None if found is None else Principal(found.role, found.device)
