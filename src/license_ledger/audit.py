@@ -17,6 +17,7 @@ import msgspec
 
 from .chain import GENESIS, link
 from .codec import decode_stored
+from .events import SCHEMA_VERSION
 from .store.protocol import Backend, Effect
 from .timefmt import sortable_time
 from .views import stored_status
@@ -100,6 +101,12 @@ def verify(backend: Backend, *, expect_head: tuple[int, str] | None = None) -> V
                 "the hash does not match: this row was altered, or rows before it were removed or reordered",
             )
         previous = row.hash
+        if not 1 <= row.v <= SCHEMA_VERSION:
+            # Checked first: decoding would raise for a version it cannot upcast.
+            return bad(
+                seq,
+                f"column v says {row.v}, not a schema version this license-ledger knows (1 to {SCHEMA_VERSION})",
+            )
         try:
             event = decode_stored(row.payload, row.v)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
@@ -144,7 +151,10 @@ def verify(backend: Backend, *, expect_head: tuple[int, str] | None = None) -> V
         if stored != expected:
             return bad(min(stored.seq, expected.seq), "a stored effect of CodeBlocked differs from replay")
     if len(stored_effects) != len(expected_effects):
-        return bad(seq, "the stored effects of CodeBlocked differ from replay in number")
+        # Name the event of the first effect that is missing or extra, not the last event.
+        longer, shorter = sorted((stored_effects, expected_effects), key=len, reverse=True)
+        unmatched = longer[len(shorter)]
+        return bad(unmatched.seq, "the stored effects of CodeBlocked differ from replay in number")
     head_hash = previous if seq else None
     if expect_head is not None:
         want_seq, want_hash = expect_head
