@@ -28,6 +28,7 @@ from .events import DeviceId
 from .timefmt import utc_now
 
 __all__ = [
+    "APPEND_ANY",
     "RIGHTS",
     "ROLES",
     "Forbidden",
@@ -35,6 +36,7 @@ __all__ = [
     "TokenError",
     "TokenFile",
     "append_right",
+    "holds",
     "new_token",
     "require",
 ]
@@ -52,6 +54,8 @@ READ_TRACE = "read trace"
 READ_EVENTS = "read events"
 VERIFY = "verify"
 TICK = "tick"
+#: Appending events of some type: what a batch needs when no event in it names a type.
+APPEND_ANY = "append events"
 
 
 def append_right(event_type: str) -> str:
@@ -105,7 +109,7 @@ class Forbidden(LedgerError):
         self.principal = principal
         self.right = right
         self.device = device
-        held_by = [role for role in ROLES if right in RIGHTS[role]]
+        held_by = [role for role in ROLES if holds(role, right)]
         # "for device X" only when the role holds the right, but for its own device.
         elsewhere = principal.role == "device" and right in RIGHTS["device"] and device is not None
         target = f" for device {device!r}" if elsewhere else ""
@@ -127,9 +131,17 @@ class Forbidden(LedgerError):
         }
 
 
+def holds(role: str, right: str) -> bool:
+    """Whether ``role`` holds ``right`` (:data:`APPEND_ANY`: any right to append)."""
+    rights = RIGHTS.get(role, frozenset())
+    if right == APPEND_ANY:
+        return any(held.startswith("append ") for held in rights)
+    return right in rights
+
+
 def require(principal: Principal, right: str, device: str | None = None, *, where: str = "") -> None:
     """Raise :class:`Forbidden` unless ``principal`` holds ``right`` (for ``device``)."""
-    if right not in RIGHTS.get(principal.role, frozenset()):
+    if not holds(principal.role, right):
         raise Forbidden(principal, right, device, where)
     if principal.role == "device" and device != principal.device:
         raise Forbidden(principal, right, device, where)
