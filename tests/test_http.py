@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar.testing import TestClient
 
 from license_ledger import Ledger
 from license_ledger.http import create_app
@@ -539,10 +541,24 @@ def test_the_access_log_has_one_json_line_per_request_and_no_secret(env: Env) ->
     assert "SECRE" not in text and not any(code in text for code in env.raw_codes)
 
 
+def test_every_route_is_documented_with_an_example(tmp_path: Path) -> None:
+    document = create_app(tmp_path / "ledger.db", None, insecure_no_auth=True).openapi_schema.to_schema()
+    guide = (Path(__file__).parent.parent / "docs" / "service.md").read_text()
+    for path, item in document["paths"].items():
+        for method in item:
+            assert f"{method.upper()} {path}" in guide, f"{method.upper()} {path}"
+            verb = "" if method == "get" else f"-X {method.upper()} "
+            example = re.escape(f"http://127.0.0.1:8000{path}").replace(r"\{device\}", "[a-z0-9-]+")
+            assert re.search(f"curl {verb}'?{example}", guide), f"no curl example of {method.upper()} {path}"
+
+
 def test_the_service_refuses_to_run_open_to_everyone_by_accident(tmp_path: Path) -> None:
     with pytest.raises(TokenError, match="refusing to serve without a token file.*--insecure-no-auth"):
         create_app(tmp_path / "ledger.db", None)
-    assert create_app(tmp_path / "ledger.db", None, insecure_no_auth=True) is not None
+    app = create_app(tmp_path / "ledger.db", None, tick_every=0, insecure_no_auth=True)
+    with TestClient(app) as open_to_all:  # the explicit choice: no token, every right
+        assert open_to_all.post("/events", json=registered("open-1")).json()[0]["result"] == "recorded"
+        assert open_to_all.get("/verify").json()["ok"] is True
 
 
 # --- load, two processes, the ticker --------------------------------------------------------
