@@ -302,7 +302,7 @@ MATRIX: list[tuple[str, str, set[str], Action]] = [
 
 
 def test_every_role_may_do_what_it_holds_and_is_403_otherwise(env: Env) -> None:
-    mismatches = []
+    mismatches: list[tuple[str, str, object, object]] = []
     for what, right, allowed, action in MATRIX:
         for role in ("vendor", "system", "device", "auditor", "admin"):
             method, path, body = action(env)
@@ -594,9 +594,23 @@ def _contest(
         requests.append((f"{url}/devices/{device}/status", "GET", "auditor", None))
         if n % 3 == 0:
             requests.append((f"{url}/events?after={n}&limit=50", "GET", "auditor", None))
+    # The same idempotency key sent to every server at once: stored once.
+    for n, device in enumerate(devices[:10]):
+        update = {"type": "AppUpdated", "device": device, "app_version": "1.0", "id": f"{code}-{n}"}
+        requests.extend((f"{server.url}/events", "POST", "admin", update) for server in servers)
     responses = asyncio.run(_burst(requests, tokens.__getitem__))
     assert [r.status_code for r in responses] == [200] * len(responses)
-    entered = [r.json() for r in responses if r.request.method == "POST"]
+    entered = [r.json() for r in responses if r.request.url.path.endswith("/codes")]
+    repeats: dict[str, list[tuple[int, bool]]] = {}
+    for r in responses:
+        if r.request.method == "POST" and r.request.url.path == "/events":
+            [answer] = r.json()
+            repeats.setdefault(r.request.content.decode(), []).append((answer["seq"], answer["stored"]))
+    assert all(
+        len({seq for seq, _ in answers}) == 1
+        and sorted(stored for _, stored in answers) == [False] * (len(servers) - 1) + [True]
+        for answers in repeats.values()
+    ), repeats
     assert Counter((e["result"], e["reason"]) for e in entered) == {
         ("activated", None): seats,
         ("rejected", "device_limit_reached"): len(devices) - seats,
@@ -637,7 +651,27 @@ def test_two_service_processes_on_one_file(tmp_path: Path) -> None:
     tokens.update({d: new_token(tokens_path, "device", device=d) for d in devices})
     servers = [start_service(tmp_path / "ledger.db", tokens_path, tick_every=0.2) for _ in range(2)]
     try:
+        # A license already due: both processes' tickers race to expire it.
+        old = fresh_code()
+        with servers[1].client(tokens["admin"]) as admin:
+            seeded = admin.post(
+                "/events",
+                json=[
+                    issued(old, term_days=1, at=PAST),
+                    registered("pair-due", at=PAST),
+                    {"type": "CodeEntered", "device": "pair-due", "code": old, "at": PAST},
+                ],
+            )
+            assert seeded.status_code == 200, seeded.text
         _contest(tmp_path, servers, tokens, devices, seats=3)
+        time.sleep(0.5)  # a few more ticks in both processes
+        for server in servers:
+            with server.client(tokens["auditor"]) as auditor:
+                trace = auditor.get("/devices/pair-due/trace").json()
+            assert [(e["type"], e["result"]) for e in trace][1:] == [
+                ("CodeEntered", "activated"),
+                ("LicenseExpired", "expired"),
+            ]
     finally:
         stopped = [server.stop() for server in servers]
     assert stopped == [True, True], [server.log_text() for server in servers]
