@@ -38,7 +38,8 @@ class Service:
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        # Plain HTTP on loopback: verify=False only skips loading the CA bundle (~35 ms a client).
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=False)
 
     def log_text(self) -> str:
         return self.log.read_text()
@@ -87,7 +88,7 @@ def start_service(db: Path, tokens: Path | None, *, attempts: int = 3, **options
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                if httpx.get(f"{service.url}/health", timeout=1).status_code == 200:
+                if httpx.get(f"{service.url}/health", timeout=1, verify=False).status_code == 200:
                     return service
             except httpx.TransportError:
                 time.sleep(0.05)
