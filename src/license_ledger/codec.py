@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 _DECODER = msgspec.json.Decoder(AnyEvent)
+#: Decodes a stored payload of the current schema version (replay's hot path).
+STORED_DECODER = _DECODER
 _ENCODER = msgspec.json.Encoder()
 _TYPE_NAMES = ", ".join(t.__name__ for t in EVENT_TYPES)
 _BY_NAME = {t.__name__: t for t in EVENT_TYPES}
