@@ -115,6 +115,9 @@ class _Service:
         if self._lock is None:
             raise RuntimeError("the service is not started (the ledger opens at startup)")
         async with self._lock:
+            # anyio waits for the thread even when the request is cancelled (a client
+            # hangs up), so the lock is never released while SQLite is still busy;
+            # asyncio.to_thread would return at once and let the next call in.
             return await anyio.to_thread.run_sync(partial(fn, *args))
 
     def authenticate(self, header: str | None) -> Principal:
