@@ -141,6 +141,7 @@ class SQLiteStore:
         self.location = str(self.path)
         self._opened: list[Ledger] = []
         self._raw: list[sqlite3.Connection] = []
+        self._others: list[SQLiteStore] = []
 
     def backend(self, **options: Any) -> SQLiteBackend:
         return SQLiteBackend(self.path, **options)
@@ -163,8 +164,8 @@ class SQLiteStore:
 
     def another(self) -> SQLiteStore:
         """A second, empty store of the same kind."""
-        other = SQLiteStore(self.folder, "another.db")
-        self._siblings = [other]
+        other = SQLiteStore(self.folder, f"another-{len(self._others) + 1}.db")
+        self._others.append(other)
         return other
 
     def exists(self) -> bool:
@@ -190,7 +191,7 @@ class SQLiteStore:
             ledger.close()
         for conn in self._raw:
             conn.close()
-        for other in getattr(self, "_siblings", []):
+        for other in self._others:
             other.close_all()
 
 

@@ -640,8 +640,7 @@ class TestSnapshots:
         for start in range(0, 12, 3):
             ledger.append(STORY[start : start + 3])
         # Taken when 5 or more events were appended since the last one: at 6, then at 12.
-        assert ledger.backend.snapshot() is not None
-        assert ledger.backend.snapshot()[0] == 12  # type: ignore[index]
+        assert snapshot_seq(ledger) == 12
         ledger.close()
 
         watched: list[Watched] = []
@@ -660,15 +659,20 @@ class TestSnapshots:
         rest = again.append(STORY[16:])
         assert watched[0].replayed_from == [13]  # caught up from its own head, not from 0
         assert [(a.seq, a.result, a.reason) for a in rest] == STORY_RESULTS[16:]
-        assert again.backend.snapshot()[0] == 22  # type: ignore[index]
+        assert snapshot_seq(again) == 22
         assert [(seq, r, why) for seq, r, why, _ in replayed_results(again)] == STORY_RESULTS
-        assert again.verify() == VerifyReport(True, 22, 22, again.verify().head_hash)
-        assert World.from_snapshot(again.backend.snapshot()[1]).same_as(again.world())  # type: ignore[index]
+        report = again.verify()
+        assert (report.ok, report.events, report.first_bad_seq) == (True, 22, None)
+        snapshot = again.backend.snapshot()
+        assert snapshot is not None
+        assert World.from_snapshot(snapshot[1]).same_as(again.world())
 
     def test_verify_checks_the_snapshot(self, store: Store) -> None:
         ledger = store.open(snapshot_every=5)
         ledger.append(STORY[:9])
-        seq, data = ledger.backend.snapshot()  # type: ignore[misc]
+        snapshot = ledger.backend.snapshot()
+        assert snapshot is not None
+        seq, data = snapshot
         assert seq == 9
         world = World.from_snapshot(data)
         world.devices["d3"].app_version = "99.0"
@@ -687,6 +691,11 @@ class TestSnapshots:
             10,
             "a snapshot exists at seq 40, beyond the last event",
         )
+
+
+def snapshot_seq(ledger: Ledger) -> int | None:
+    snapshot = ledger.backend.snapshot()
+    return None if snapshot is None else snapshot[0]
 
 
 class Watched:
