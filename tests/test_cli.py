@@ -346,3 +346,19 @@ def test_end_to_end_refused_input_stores_nothing(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "line 4" in result.stderr and "Nothing was stored." in result.stderr
     assert head(db) == 0
+
+
+def test_token_new_prints_a_token_once_and_stores_its_hash(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    result = run("token", "new", "--role", "device", "--device", "laptop", "--tokens", str(tokens))
+    assert result.exit_code == 0
+    token = result.output.strip()
+    assert token and token not in tokens.read_text()
+    bad = run("token", "new", "--role", "emperor", "--tokens", str(tokens))
+    assert bad.exit_code == 2
+
+
+def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
+    result = run("serve", db=tmp_path / "x.db")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and "--insecure-no-auth" in result.stderr

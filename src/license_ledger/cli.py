@@ -23,6 +23,7 @@ from .ledger import Ledger
 from .machine import mermaid
 from .schemas import event_schemas
 from .timefmt import parse_time
+from .tokens import ROLES, new_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 _json = msgspec.json.Encoder()
@@ -310,6 +311,81 @@ def demo_command(db: Path) -> None:
         for device in demo.TRACED:
             out.print(render.trace_table(device, ledger.trace(device)))
         out.print(render.verify_text(ledger.verify()))
+
+
+@main.command()
+@db_option()
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--tokens",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The token file (hashes and roles); required unless --insecure-no-auth.",
+)
+@click.option(
+    "--tick-every",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds between automatic expiry ticks (0: none).",
+)
+@click.option("--max-body", default=1_048_576, show_default=True, type=click.IntRange(min=1), help="Bytes.")
+@click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(min=1), help="Events.")
+@click.option("--insecure-no-auth", is_flag=True, help="Serve without tokens: every caller is admin.")
+def serve(
+    db: Path,
+    host: str,
+    port: int,
+    tokens: Path | None,
+    tick_every: float,
+    max_body: int,
+    max_batch: int,
+    insecure_no_auth: bool,
+) -> None:
+    """Run the HTTP service over the ledger (see docs/service.md).
+
+    \b
+    Example:
+      license-ledger serve --db shop.db --tokens tokens.json --port 8080
+    """
+    from . import http
+
+    http.serve(
+        db,
+        host,
+        port,
+        tokens,
+        tick_every,
+        insecure_no_auth=insecure_no_auth,
+        max_body=max_body,
+        max_batch=max_batch,
+    )
+
+
+@main.group()
+def token() -> None:
+    """Tokens of the HTTP service (only their hashes are stored).
+
+    \b
+    Example:
+      license-ledger token new --role auditor --tokens tokens.json
+    """
+
+
+@token.command(name="new")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--device", help="The device a `device` token is bound to.")
+@click.option(
+    "--tokens", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The token file."
+)
+def token_new(role: str, device: str | None, tokens: Path) -> None:
+    """Create a token: prints it once and stores only its SHA-256.
+
+    \b
+    Example:
+      license-ledger token new --role device --device laptop-1 --tokens tokens.json
+    """
+    click.echo(new_token(tokens, role, device))
 
 
 def _remove_ledger_file(path: Path) -> None:
