@@ -208,6 +208,10 @@ class Ledger:
                 world = World.from_snapshot(data)
             self._world = world
         head, _ = self._backend.head()
+        if head < self._world.count:
+            # The file was replaced by a shorter copy behind our back: start over.
+            self._world, self._snapshot_seq = None, 0
+            return self._caught_up()
         if head != self._world.count:
             audit.replay_into(self._world, self._backend.payloads(after=self._world.count))
         return self._world

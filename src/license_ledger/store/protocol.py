@@ -63,10 +63,6 @@ class Backend(Protocol):
         """The last seq (0 when empty) and its hash."""
         ...
 
-    def changed_since_last_call(self) -> bool:
-        """True when another connection may have written since the last call."""
-        ...
-
     def insert(self, events: list[StoredEvent], effects: list[Effect]) -> None:
         """Store rows (inside a write transaction)."""
         ...

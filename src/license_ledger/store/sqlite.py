@@ -75,7 +75,6 @@ class SQLiteBackend:
         except BaseException:
             self._close_quietly()
             raise
-        self._data_version = -1
 
     # --- schema --------------------------------------------------------------
 
@@ -189,12 +188,6 @@ class SQLiteBackend:
     def head(self) -> tuple[int, str | None]:
         row = self._conn.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, None) if row is None else (row[0], row[1])
-
-    def changed_since_last_call(self) -> bool:
-        (version,) = self._conn.execute("PRAGMA data_version").fetchone()
-        changed = version != self._data_version
-        self._data_version = version
-        return bool(changed)
 
     def events(self, after: int = 0, limit: int | None = None) -> Iterator[StoredEvent]:
         sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq"
