@@ -280,12 +280,16 @@ class Reference:
     def record(self, event_data: Any) -> None:
         self.taken = event_data.transition
 
+    def candidate(self) -> Any:
+        """The world's record of the candidate code, as the world passes it."""
+        return None if self.code is None else self.world.codes.get(self.code.sha256)
+
 
 def _condition(name: str) -> Any:
     guard = GUARDS[name]
 
     def condition(self: Reference, event_data: Any) -> bool:
-        failure = guard(self.world, self.device, self.code)
+        failure = guard(self.world, self.device, self.code, self.candidate())
         if failure is not None:
             self.failed = failure
         return failure is None
@@ -297,7 +301,7 @@ def _callback(name: str) -> Any:
     effect = EFFECTS[name]
 
     def callback(self: Reference, event_data: Any) -> None:
-        effect(self.world, self.device, self.code, self.failed)
+        effect(self.world, self.device, self.code, self.candidate(), self.failed)
 
     return callback
 

@@ -1,9 +1,12 @@
 """The guards: every check SPEC names, each returning ``None`` or a Failure.
 
-A guard is ``guard(world, device, code) -> Failure | None`` where ``code`` is
-the candidate: the entered code for "Enter activation code", the backup for
-everything that activates a backup. ``world.now`` is the event's time. The
-order in which they run is written in :mod:`license_ledger.machine`.
+A guard is ``guard(world, device, code, record) -> Failure | None`` where
+``code`` is the candidate: the entered code for "Enter activation code", the
+backup for everything that activates a backup; ``record`` is what the world
+knows of it (looked up once per event, ``None`` for a code never issued: only
+``code_well_formed`` and ``code_issued`` run before that is ruled out).
+``world.now`` is the event's time. The order in which they run is written in
+:mod:`license_ledger.machine`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from .codes import CodeRef
-from .records import DeviceRecord, Failure
+from .records import CodeRecord, DeviceRecord, Failure
 from .timefmt import format_time
 
 if TYPE_CHECKING:
@@ -27,36 +30,46 @@ __all__ = ["GUARDS"]
 # --- checks of an entered code --------------------------------------------
 
 
-def code_well_formed(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+def code_well_formed(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
+) -> Failure | None:
     return None if code.well_formed else ("invalid_format", None)
 
 
-def code_issued(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
-    return None if code.sha256 in world.codes else ("unknown_code", None)
+def code_issued(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
+) -> Failure | None:
+    return None if record is not None else ("unknown_code", None)
 
 
-def not_the_current_code(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+def not_the_current_code(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+) -> Failure | None:
     return ("already_active", None) if device.license == code.sha256 else None
 
 
-def no_backup_yet(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+def no_backup_yet(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return ("backup_already_added", None) if device.backup is not None else None
 
 
-def current_not_subscription(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+def current_not_subscription(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+) -> Failure | None:
     current = world.codes[device.license] if device.license else None
     if current is not None and current.kind == "subscription":
         return ("subscription_in_use", None)
     return None
 
 
-def code_not_trial(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
-    return ("trial_not_allowed", None) if world.codes[code.sha256].kind == "trial" else None
+def code_not_trial(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+    return ("trial_not_allowed", None) if record.kind == "trial" else None
 
 
-def code_extends_license(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+def code_extends_license(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+) -> Failure | None:
     # A code never activated starts its term when it activates: it always extends.
-    candidate = world.codes[code.sha256]
+    candidate = record
     current = world.codes[device.license] if device.license else None
     if candidate.expires_at is None or current is None or current.expires_at is None:
         return None
@@ -74,15 +87,13 @@ def code_extends_license(world: World, device: DeviceRecord, code: CodeRef) -> F
 # --- checks of an activation (entered code or backup) ----------------------
 
 
-def code_not_blocked(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
-    record = world.codes[code.sha256]
+def code_not_blocked(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     if not record.blocked:
         return None
     return ("code_blocked", {"block_reason": record.block_reason})
 
 
-def code_not_expired(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
-    record = world.codes[code.sha256]
+def code_not_expired(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     assert world.now is not None
     if record.expires_at is None or record.expires_at > world.now:
         return None
@@ -95,8 +106,10 @@ def code_not_expired(world: World, device: DeviceRecord, code: CodeRef) -> Failu
     )
 
 
-def version_compatible(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
-    spec = world.codes[code.sha256].compatible_versions
+def version_compatible(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+) -> Failure | None:
+    spec = record.compatible_versions
     if not spec or _admits(spec, device.app_version):
         return None
     return (
@@ -105,8 +118,7 @@ def version_compatible(world: World, device: DeviceRecord, code: CodeRef) -> Fai
     )
 
 
-def seat_available(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
-    record = world.codes[code.sha256]
+def seat_available(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     holders = record.holders
     others = len(holders) - (device.id in holders)
     if others < record.max_devices:
@@ -117,8 +129,10 @@ def seat_available(world: World, device: DeviceRecord, code: CodeRef) -> Failure
     )
 
 
-def console_reachable(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
-    if device.connected or not world.codes[code.sha256].requires_console:
+def console_reachable(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+) -> Failure | None:
+    if device.connected or not record.requires_console:
         return None
     return ("console_unreachable", {"requires_console": True, "connected": False})
 
@@ -126,11 +140,11 @@ def console_reachable(world: World, device: DeviceRecord, code: CodeRef) -> Fail
 # --- questions about the backup ----------------------------------------------
 
 
-def has_backup(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+def has_backup(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return None if device.backup is not None else ("no_backup", None)
 
 
-def backup_failed(world: World, device: DeviceRecord, code: CodeRef) -> Failure | None:
+def backup_failed(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return None if device.backup_state == "activation_failed" else ("backup_not_failed", None)
 
 

@@ -11,6 +11,7 @@ import re
 import typing
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -215,28 +216,22 @@ def seal(event: AnyEvent, *, line: int | None = None) -> AnyEvent:
     if isinstance(event, CodeIssued) and event.purchased_at is None and event.at is not None:
         changes["purchased_at"] = changes.get("at", event.at)
     version = getattr(event, "app_version", None)
-    if version is not None:
-        try:
-            Version(version)
-        except InvalidVersion:
-            raise InputRefused(
-                "a PEP 440 version such as 21.3.1",
-                repr(version),
-                field="$.app_version",
-                line=line,
-                event_type=name,
-            ) from None
-    if isinstance(event, CodeIssued):
-        try:
-            SpecifierSet(event.compatible_versions)
-        except InvalidSpecifier:
-            raise InputRefused(
-                "a PEP 440 version specifier such as >=21.0,<23 (or empty for any)",
-                repr(event.compatible_versions),
-                field="$.compatible_versions",
-                line=line,
-                event_type=name,
-            ) from None
+    if version is not None and not _is_version(version):
+        raise InputRefused(
+            "a PEP 440 version such as 21.3.1",
+            repr(version),
+            field="$.app_version",
+            line=line,
+            event_type=name,
+        )
+    if isinstance(event, CodeIssued) and not _is_specifier(event.compatible_versions):
+        raise InputRefused(
+            "a PEP 440 version specifier such as >=21.0,<23 (or empty for any)",
+            repr(event.compatible_versions),
+            field="$.compatible_versions",
+            line=line,
+            event_type=name,
+        )
     code = getattr(event, "code", None)
     if isinstance(code, str):
         code = changes["code"] = seal_code(code)
@@ -258,6 +253,25 @@ def seal(event: AnyEvent, *, line: int | None = None) -> AnyEvent:
             event_type=name,
         )
     return msgspec.structs.replace(event, **changes) if changes else event
+
+
+@lru_cache(maxsize=4096)
+def _is_version(text: str) -> bool:
+    # A log has few distinct versions; parsing each event's anew was a tenth of append.
+    try:
+        Version(text)
+    except InvalidVersion:
+        return False
+    return True
+
+
+@lru_cache(maxsize=4096)
+def _is_specifier(text: str) -> bool:
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return False
+    return True
 
 
 def stamp(event: AnyEvent, at: datetime) -> AnyEvent:

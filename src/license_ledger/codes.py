@@ -22,7 +22,9 @@ _WELL_FORMED = re.compile(r"[A-Z0-9]{20}")
 _STRIPPED = re.compile(r"[\s-]+")
 
 
-class CodeRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+# gc=False: only strings and a bool inside, so never part of a cycle; untracked,
+# hundreds of thousands of them cost the garbage collector nothing on replay.
+class CodeRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True, gc=False):
     """What the log keeps of a code: a fingerprint, never the code."""
 
     sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]

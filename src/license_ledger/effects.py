@@ -1,7 +1,8 @@
 """What a transition does to the world once its guards have passed.
 
-An effect is ``effect(world, device, code, failure)``: ``code`` is the
-candidate (entered code or backup), ``failure`` the check that failed on the
+An effect is ``effect(world, device, code, record, failure)``: ``code`` is the
+candidate (entered code or backup), ``record`` the world's record of it (as
+the guards saw it), ``failure`` the check that failed on the
 way here (for the "failed" branches), else ``None``. The new state itself is
 set by the machine, from the rule's destination.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .codes import CodeRef
-from .records import DeviceRecord, Failure
+from .records import CodeRecord, DeviceRecord, Failure
 from .timefmt import DAY
 
 if TYPE_CHECKING:
@@ -25,15 +26,14 @@ def _free_seat(world: World, device: DeviceRecord) -> None:
         world.codes[device.license].holders.discard(device.id)
 
 
-def _activate(world: World, device: DeviceRecord, code: CodeRef) -> None:
+def _activate(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> None:
     # Every device that activates a code shares its first activation date.
-    record = world.codes[code.sha256]
     assert world.now is not None
     if record.first_activated_at is None:
         record.first_activated_at = world.now
         record.expires_at = world.now + record.term_days * DAY
     record.holders.add(device.id)
-    device.license = code.sha256
+    device.license = record.ref.sha256  # the codes dict's own key: lookups match by identity
 
 
 def _clear_backup(device: DeviceRecord) -> None:
@@ -48,48 +48,58 @@ def _fail_backup(device: DeviceRecord, failure: Failure | None) -> None:
     device.backup_failure = failure[0] if failure else None
 
 
-def add_backup(world: World, device: DeviceRecord, code: CodeRef, failure: Failure | None) -> None:
+def add_backup(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+) -> None:
     device.backup = code
     device.backup_state = "pending"
     device.backup_added_at = world.now
     device.backup_failure = None
 
 
-def activate_candidate(world: World, device: DeviceRecord, code: CodeRef, failure: Failure | None) -> None:
+def activate_candidate(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+) -> None:
     # The old license (if any) gives up its seat, the candidate (entered code
     # or backup) becomes the license, and any backup is used up or, having
     # failed before, discarded.
     _free_seat(world, device)
-    _activate(world, device, code)
+    _activate(world, device, code, record)
     _clear_backup(device)
 
 
-def end_license(world: World, device: DeviceRecord, code: CodeRef, failure: Failure | None) -> None:
+def end_license(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+) -> None:
     # The license stays on display as expired; only its seat goes.
     _free_seat(world, device)
 
 
 def end_license_backup_failed(
-    world: World, device: DeviceRecord, code: CodeRef, failure: Failure | None
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
     _free_seat(world, device)
     _fail_backup(device, failure)
 
 
-def remove_license(world: World, device: DeviceRecord, code: CodeRef, failure: Failure | None) -> None:
+def remove_license(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+) -> None:
     _free_seat(world, device)
     device.license = None
 
 
 def remove_license_backup_failed(
-    world: World, device: DeviceRecord, code: CodeRef, failure: Failure | None
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
     _free_seat(world, device)
     device.license = None
     _fail_backup(device, failure)
 
 
-def backup_failed_again(world: World, device: DeviceRecord, code: CodeRef, failure: Failure | None) -> None:
+def backup_failed_again(
+    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+) -> None:
     _fail_backup(device, failure)
 
 

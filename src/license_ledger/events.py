@@ -68,8 +68,14 @@ class Event(
     kw_only=True,
     forbid_unknown_fields=True,
     tag_field="type",
+    gc=False,
 ):
-    """The fields every event has."""
+    """The fields every event has.
+
+    ``gc=False``: an event holds only scalars and a CodeRef, so it can never
+    be part of a reference cycle; untracked, a million of them cost the
+    garbage collector nothing during replay.
+    """
 
     at: UtcTime | None = None
     id: IdempotencyKey | None = None

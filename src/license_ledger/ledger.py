@@ -177,19 +177,21 @@ class Ledger:
             for blocked in outcome.detail["blocked_devices"]:
                 state = stored_status(world.devices[blocked], world.codes)
                 effects.append(Effect(seq, blocked, at, _json.encode(state).decode()))
+        detail = None if outcome.detail is None else _json.encode(outcome.detail).decode()
+        # Positional: (seq, type, at, device, id, v, payload, hash, result, reason, detail, status).
         return StoredEvent(
-            seq=seq,
-            type=type(event).__name__,
-            at=at,
-            device=device,
-            id=event.id,
-            v=event.v,
-            payload=payload,
-            hash=link(previous, seq, payload),
-            result=outcome.result,
-            reason=outcome.reason,
-            detail=None if outcome.detail is None else _json.encode(outcome.detail).decode(),
-            status=status,
+            seq,
+            type(event).__name__,
+            at,
+            device,
+            event.id,
+            event.v,
+            payload,
+            link(previous, seq, payload),
+            outcome.result,
+            outcome.reason,
+            detail,
+            status,
         )
 
     def _stamp_time(self, world: World) -> datetime:

@@ -28,6 +28,7 @@ from transitions.extensions.diagrams import TransitionGraphSupport
 
 from .checks import GUARDS
 from .effects import EFFECTS
+from .views import Outcome
 
 __all__ = [
     "FAILED_CHECK",
@@ -228,8 +229,12 @@ def build_machine(model: Any = None, *, graph: bool = False) -> Machine:
     )
 
 
-#: One way out of a (state, trigger): guards, destination, result, effect, reason.
-Branch = tuple[tuple[Callable[..., Any], ...], str, str, Callable[..., Any] | None, str | None]
+#: One way out of a (state, trigger): guards, destination, result, effect,
+#: reason, and the Outcome to report (shared; None when the reason is the
+#: failed check's, which replay fills in).
+Branch = tuple[
+    tuple[Callable[..., Any], ...], str, str, Callable[..., Any] | None, str | None, Outcome | None
+]
 
 
 def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
@@ -243,7 +248,8 @@ def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
                     raise ValueError(f"{trigger} from {source}: write rules with conditions, not unless")
                 guards = tuple(GUARDS[str(c.func)] for c in t.conditions)
                 effect = EFFECTS[str(t.after[0])] if t.after else None
-                branches.append((guards, str(t.dest), t.result, effect, t.reason))
+                shared = None if t.reason == FAILED_CHECK else Outcome(t.result, t.reason)
+                branches.append((guards, str(t.dest), t.result, effect, t.reason, shared))
             if branches[-1][0]:
                 raise ValueError(f"{trigger} from {source}: the last rule must have no conditions")
             table[source][trigger] = tuple(branches)

@@ -41,4 +41,6 @@ def utc_now() -> datetime:
 
 def sortable_time(value: datetime) -> str:
     """Fixed-width UTC text (always microseconds), so that text order is time order."""
-    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 
-class Outcome(msgspec.Struct, frozen=True):
+class Outcome(msgspec.Struct, frozen=True, gc=False):
     """The result of one event, with a reason when it did not take effect."""
 
     result: str

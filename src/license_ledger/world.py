@@ -33,7 +33,7 @@ from .events import (
     LicenseRemoved,
     TryAgainClicked,
 )
-from .machine import FAILED_CHECK, TABLE
+from .machine import TABLE
 from .records import CodeRecord, DeviceRecord, Failure
 from .timefmt import format_time
 from .views import DeviceStatus, Outcome, device_status
@@ -41,14 +41,6 @@ from .views import DeviceStatus, Outcome, device_status
 __all__ = ["World"]
 
 _RECORDED = Outcome("recorded")
-#: Outcomes without details are made once and shared: replay creates none.
-_SHARED = {
-    (result, reason): Outcome(result, reason)
-    for branches in TABLE.values()
-    for rules in branches.values()
-    for _, _, result, _, reason in rules
-    if reason is not FAILED_CHECK
-}
 
 
 class _Snapshot(msgspec.Struct, array_like=True):
@@ -68,8 +60,8 @@ class World:
         self.devices: dict[str, DeviceRecord] = {}
         self.codes: dict[str, CodeRecord] = {}
         #: The time of the event being applied (guards judge expiry against it).
+        #: Also the time of the last event applied (events come in time order).
         self.now: datetime | None = None
-        self.last_at: datetime | None = None
         #: How many events were applied: the seq of the last one.
         self.count = 0
         self._saved: dict[tuple[str, str], Any] | None = None
@@ -95,6 +87,8 @@ class World:
         at = event.at
         if at is None:
             raise ValueError("check() needs a stamped event (with `at`)")
+        if isinstance(getattr(event, "code", None), str):
+            raise ValueError("check() needs a sealed event (codes as CodeRef)")
         if self.last_at is not None and at < self.last_at:
             raise InputRefused(
                 f"a time at or after {format_time(self.last_at)} (the event before it)",
@@ -162,45 +156,56 @@ class World:
 
     # --- applying ----------------------------------------------------------
 
+    @property
+    def last_at(self) -> datetime | None:
+        """The time of the last event applied."""
+        return self.now
+
     def apply(self, event: Event) -> Outcome:
         """Apply a checked, sealed, stamped event; return its result."""
-        self.now = self.last_at = event.at
+        self.now = event.at
         self.count += 1
         return self._apply[type(event)](event)
 
     def apply_all(self, events: Iterable[Event]) -> None:
         """Fold many events, discarding their results (the fast path of replay)."""
         handlers = self._apply
-        for event in events:
-            # apply(), inlined: one call less per event on replay's hot path.
-            self.now = self.last_at = event.at
-            self.count += 1
-            handlers[type(event)](event)
+        count = self.count
+        try:
+            for event in events:
+                # apply(), inlined: one call and two attribute writes less per event.
+                self.now = event.at
+                count += 1
+                handlers[type(event)](event)
+        finally:
+            self.count = count
 
     def _fire(self, device: DeviceRecord, trigger: str, code: CodeRef | None) -> Outcome:
         """Take the first branch of the rules table whose guards all pass."""
         failed: Failure | None = None
-        for guards, dest, result, effect, reason in TABLE[device.state][trigger]:
+        # Looked up once here, not in every guard: replay's cost is mostly
+        # memory traffic over hundreds of thousands of records.
+        record = None if code is None else self.codes.get(code.sha256)
+        for guards, dest, result, effect, _reason, shared in TABLE[device.state][trigger]:
             for guard in guards:
-                failure = guard(self, device, code)
+                failure = guard(self, device, code, record)
                 if failure is not None:
                     failed = failure
                     break
             else:
                 if effect is not None:
-                    effect(self, device, code, failed)
+                    effect(self, device, code, record, failed)
                 device.state = dest
-                if reason is FAILED_CHECK:
-                    assert failed is not None
-                    return Outcome(result, failed[0], failed[1])
-                return _SHARED[result, reason]
+                if shared is not None:
+                    return shared  # outcomes without details are made once, in the table
+                return Outcome(result, failed[0], failed[1])  # type: ignore[index]
         raise AssertionError(f"no rule for {trigger} in state {device.state}")
 
     def _code_issued(self, event: CodeIssued) -> Outcome:
-        code = self._ref(event.code)
+        # Hot path: no checks here; check() refused raw codes and stamp() set the times.
+        code: CodeRef = event.code  # type: ignore[assignment]
         if self._saved is not None:
             self._save_code(code.sha256)
-        assert event.at is not None and event.purchased_at is not None
         self.codes[code.sha256] = CodeRecord(
             ref=code,
             kind=event.kind,
@@ -208,8 +213,8 @@ class World:
             max_devices=event.max_devices,
             compatible_versions=event.compatible_versions,
             requires_console=event.requires_console,
-            purchased_at=event.purchased_at,
-            issued_at=event.at,
+            purchased_at=event.purchased_at,  # type: ignore[arg-type]
+            issued_at=event.at,  # type: ignore[arg-type]
         )
         return _RECORDED
 
@@ -231,9 +236,10 @@ class World:
     def _device_registered(self, event: DeviceRegistered) -> Outcome:
         if self._saved is not None:
             self._save_device(event.device)
-        assert event.at is not None
         self.devices[event.device] = DeviceRecord(
-            id=event.device, registered_at=event.at, app_version=event.app_version
+            id=event.device,
+            registered_at=event.at,  # type: ignore[arg-type]
+            app_version=event.app_version,
         )
         return _RECORDED
 
@@ -249,7 +255,7 @@ class World:
 
     def _code_entered(self, event: CodeEntered) -> Outcome:
         device = self.devices[event.device]
-        code = self._ref(event.code)
+        code: CodeRef = event.code  # type: ignore[assignment]  # sealed: check() refused raw codes
         if self._saved is not None:
             self._save_for_trigger(device, code)
         return self._fire(device, "enter_code", code)
@@ -314,8 +320,7 @@ class World:
                 table.pop(key, None)
             else:
                 table[key] = original
-        self.last_at, self.count = self._saved_clock
-        self.now = self.last_at
+        self.now, self.count = self._saved_clock
         self._saved = None
 
     def _save_device(self, device_id: str) -> None:
@@ -354,7 +359,7 @@ class World:
         world = cls()
         world.devices = {d.id: d for d in snap.devices}
         world.codes = {c.ref.sha256: c for c in snap.codes}
-        world.last_at = world.now = snap.last_at
+        world.now = snap.last_at
         world.count = snap.count
         return world
 

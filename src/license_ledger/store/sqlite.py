@@ -201,14 +201,12 @@ class SQLiteBackend:
                 yield StoredEvent(*row)
 
     def payloads(self, after: int = 0, at_most: str | None = None) -> Iterator[tuple[int, str]]:
+        # The cursor itself: a C iterator, no Python frame per row on replay's hot path.
         if at_most is None:
-            cursor = self._conn.execute("SELECT v, payload FROM events WHERE seq > ? ORDER BY seq", (after,))
-        else:
-            cursor = self._conn.execute(
-                "SELECT v, payload FROM events WHERE seq > ? AND at <= ? ORDER BY seq", (after, at_most)
-            )
-        while rows := cursor.fetchmany(2000):
-            yield from rows
+            return self._conn.execute("SELECT v, payload FROM events WHERE seq > ? ORDER BY seq", (after,))
+        return self._conn.execute(
+            "SELECT v, payload FROM events WHERE seq > ? AND at <= ? ORDER BY seq", (after, at_most)
+        )
 
     def effects(self) -> Iterator[Effect]:
         cursor = self._conn.execute("SELECT seq, device, at, status FROM effects ORDER BY seq, device")
