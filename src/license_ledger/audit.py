@@ -8,8 +8,10 @@ snapshot with what replay derives. It names the first seq that is wrong.
 
 from __future__ import annotations
 
+import gc
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -23,7 +25,7 @@ from .timefmt import sortable_time
 from .views import stored_status
 from .world import World
 
-__all__ = ["ReplaySummary", "VerifyReport", "replay_into", "summarise", "verify"]
+__all__ = ["ReplaySummary", "VerifyReport", "bulk", "replay_into", "summarise", "verify"]
 
 _json = msgspec.json.Encoder()
 
@@ -49,11 +51,30 @@ class ReplaySummary(msgspec.Struct, frozen=True):
     results: dict[str, int]
 
 
+@contextmanager
+def bulk() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a bulk replay.
+
+    Replay allocates many short-lived objects, none of them in cycles; the
+    collector's passes over the world's hundreds of thousands of tracked
+    sets and dicts cost about 5 % of a replay and find nothing.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def replay_into(world: World, rows: Iterable[tuple[int, str]]) -> None:
     """Apply stored payloads ``(schema version, payload)`` to a world, in order."""
     apply = world.apply
-    for version, payload in rows:
-        apply(decode_stored(payload, version))
+    decode = STORED_DECODER.decode
+    with bulk():
+        for version, payload in rows:
+            apply(decode(payload) if version == SCHEMA_VERSION else decode_stored(payload, version))
 
 
 def summarise(
@@ -66,13 +87,14 @@ def summarise(
     counts: dict[tuple[str, str | None], int] = {}
     at_most = None if as_of is None else sortable_time(as_of)
     # The hot loop of an audit: one decode and one fold per event, nothing else.
-    for version, payload in backend.payloads(at_most=at_most):
-        event = decode(payload) if version == SCHEMA_VERSION else decode_stored(payload, version)
-        outcome = apply(event)
-        key = (outcome.result, outcome.reason)
-        counts[key] = counts.get(key, 0) + 1
-        if progress is not None and not world.count % 10_000:
-            progress(10_000)
+    with bulk():
+        for version, payload in backend.payloads(at_most=at_most):
+            event = decode(payload) if version == SCHEMA_VERSION else decode_stored(payload, version)
+            outcome = apply(event)
+            key = (outcome.result, outcome.reason)
+            counts[key] = counts.get(key, 0) + 1
+            if progress is not None and not world.count % 10_000:
+                progress(10_000)
     if progress is not None:
         progress(world.count % 10_000)
     states = Counter(device.state for device in world.devices.values())

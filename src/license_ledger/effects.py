@@ -26,16 +26,6 @@ def _free_seat(world: World, device: DeviceRecord) -> None:
         world.codes[device.license].holders.discard(device.id)
 
 
-def _activate(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> None:
-    # Every device that activates a code shares its first activation date.
-    assert world.now is not None
-    if record.first_activated_at is None:
-        record.first_activated_at = world.now
-        record.expires_at = world.now + record.term_days * DAY
-    record.holders.add(device.id)
-    device.license = record.ref.sha256  # the codes dict's own key: lookups match by identity
-
-
 def _clear_backup(device: DeviceRecord) -> None:
     device.backup = None
     device.backup_state = None
@@ -62,10 +52,17 @@ def activate_candidate(
 ) -> None:
     # The old license (if any) gives up its seat, the candidate (entered code
     # or backup) becomes the license, and any backup is used up or, having
-    # failed before, discarded.
+    # failed before, discarded. (The hottest effect of replay: written flat.)
     _free_seat(world, device)
-    _activate(world, device, code, record)
-    _clear_backup(device)
+    now = world.now
+    if record.first_activated_at is None:
+        # Every device that activates a code later shares this first activation date.
+        record.first_activated_at = now
+        record.expires_at = now + record.term_days * DAY  # type: ignore[operator, assignment]
+    record.holders.add(device.id)
+    device.license = record.ref.sha256  # the codes dict's own key: lookups match by identity
+    if device.backup is not None:
+        _clear_backup(device)
 
 
 def end_license(
