@@ -362,3 +362,12 @@ def test_serve_refuses_to_start_without_tokens(tmp_path: Path) -> None:
     result = run("serve", db=tmp_path / "x.db")
     assert result.exit_code == 2
     assert result.stderr.startswith("Error: ") and "--insecure-no-auth" in result.stderr
+
+
+def test_tick_in_the_past_is_refused_without_a_line_number(db: Path) -> None:
+    result = run("tick", "--now", "2025-01-01T00:00:00Z", db=db)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: `now`: expected a time at or after 2026-01-07T09:00:00Z (the last event's), "
+        "found 2025-01-01T00:00:00Z. Nothing was stored.\n"
+    )

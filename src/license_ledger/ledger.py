@@ -105,6 +105,12 @@ class Ledger:
 
         def due(world: World) -> list[tuple[int, AnyEvent]]:
             moment = now if now is not None else self._stamp_time(world)
+            if world.last_at is not None and moment < world.last_at:
+                raise InputRefused(
+                    f"a time at or after {format_time(world.last_at)} (the last event's)",
+                    format_time(moment),
+                    field="now",
+                )
             return list(enumerate(world.due_expiries(moment), start=1))
 
         return self._write(due)
