@@ -518,8 +518,10 @@ def test_the_feed_pages_by_seq_and_shows_no_raw_code(env: Env) -> None:
 
 def test_tick_now_and_at_a_moment(env: Env) -> None:
     with env.client("system") as system:
-        assert system.post("/tick", json={"now": PAST}).json() == []  # nothing was due then
+        past = system.post("/tick", json={"now": PAST})  # before the log's last event
         response = system.post("/tick")
+    assert past.status_code == 422
+    assert past.json()["field"] == "now" and "at or after" in past.json()["expected"]
     assert response.status_code == 200
     assert all(e["type"] == "LicenseExpired" for e in response.json())
 
