@@ -103,7 +103,7 @@ def test_an_expiry_before_the_license_expires_is_refused(s: Scenario) -> None:
 
 
 def test_a_wrong_code_entered_is_not_refused_but_rejected(s: Scenario) -> None:
-    """SPEC: a CodeEntered with a wrong or malformed code is a user's typing: stored, then rejected."""
+    """The specification: a CodeEntered with a wrong or malformed code is a user's typing: stored, then rejected."""
     assert s.enter("laptop", "oops") == Outcome("rejected", "invalid_format")
     assert s.enter("laptop", UNKNOWN) == Outcome("rejected", "unknown_code")
     assert len(s.log) == 4

@@ -1,4 +1,4 @@
-"""The rules of SPEC.md and of the vendor help page, one scenario per rule.
+"""The rules of docs/spec.md and of the vendor help page, one scenario per rule.
 
 Docstrings quote the help page ("Renewing the active license using a new
 activation code") where a test is about one of its paragraphs; the last
@@ -225,7 +225,7 @@ def test_a_code_never_activated_always_extends(renewal: Scenario) -> None:
 
 def test_the_entry_checks_run_in_spec_order(s: Scenario) -> None:
     """There are cases when you cannot add a new activation code; when several
-    apply, the first of SPEC's list is the reason: each check hides the ones
+    apply, the first of the specification's list is the reason: each check hides the ones
     after it.
     """
     blocked_trial, blocked, short, backup = (f"AAAAA-BBBBB-CCCCC-1000{n}" for n in range(4))

@@ -1,4 +1,4 @@
-"""The guards: every check SPEC names, each returning ``None`` or a Failure.
+"""The guards: every check the specification names, each returning ``None`` or a Failure.
 
 A guard is ``guard(world, device, code, record) -> Failure | None`` where
 ``code`` is the candidate: the entered code for "Enter activation code", the

@@ -293,7 +293,7 @@ def demo_command(db: Path) -> None:
 
     \b
     Example:
-      license-ledger demo --db /tmp/demo.db
+      license-ledger demo --db demo.db
     """
     _remove_ledger_file(db)
     out = render.console()

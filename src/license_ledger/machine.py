@@ -49,7 +49,7 @@ LICENSED = ["active", "expired", "blocked"]
 #: A rule whose reason is the reason of the check that just failed.
 FAILED_CHECK = "<the failed check>"
 
-# The checks, in the order SPEC gives them. ---------------------------------
+# The checks, in the order docs/spec.md gives them. -------------------------
 
 #: "Enter activation code" on an active device (the renewal case), checks 1-8.
 RENEWAL_ENTRY = [

@@ -1,7 +1,7 @@
 """What license-ledger answers with: results, statuses, trace entries.
 
 These Structs are the output contract of the library, the CLI's ``--json``
-and the service (field names and order as in SPEC's "Device status").
+and the service (field names and order as in docs/spec.md, "Device status").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The world replay folds events into, and the two steps an event goes through.
 
-:meth:`World.check` refuses an event that SPEC says must not be stored (the
+:meth:`World.check` refuses an event that the specification (docs/spec.md) says must not be stored (the
 state-dependent refusals: order in time, unknown or twice-registered devices,
 unknown or twice-issued codes, an expiry that is not due). :meth:`World.apply`
 then derives its result through the compiled rules table. The two are
