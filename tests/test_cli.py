@@ -371,3 +371,18 @@ def test_tick_in_the_past_is_refused_without_a_line_number(db: Path) -> None:
         "Error: `now`: expected a time at or after 2026-01-07T09:00:00Z (the last event's), "
         "found 2025-01-01T00:00:00Z. Nothing was stored.\n"
     )
+
+
+def test_token_list_and_revoke(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    run("token", "new", "--role", "admin", "--tokens", str(tokens))
+    run("token", "new", "--role", "device", "--device", "laptop", "--tokens", str(tokens))
+    listed = json.loads(run("token", "list", "--json", "--tokens", str(tokens)).output)
+    assert [(t["role"], t["device"]) for t in listed] == [("admin", None), ("device", "laptop")]
+    human = run("token", "list", "--tokens", str(tokens)).output
+    assert f"{listed[1]['id']}  device    created " in human and "device laptop" in human
+    revoked = run("token", "revoke", listed[1]["id"], "--tokens", str(tokens))
+    assert revoked.exit_code == 0
+    assert revoked.output.startswith(f"Revoked {listed[1]['id']}: device (device laptop)")
+    again = run("token", "revoke", listed[1]["id"], "--tokens", str(tokens))
+    assert again.exit_code == 2 and "found no token" in again.stderr

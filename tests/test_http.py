@@ -9,6 +9,7 @@ concurrency.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import re
 import time
@@ -24,7 +25,7 @@ from litestar.testing import TestClient
 
 from license_ledger import Ledger
 from license_ledger.http import create_app
-from license_ledger.tokens import TokenError, new_token
+from license_ledger.tokens import TokenError, new_token, revoke_token
 from live_service import Service, start_service
 
 PAST = "2020-01-01T00:00:00Z"
@@ -713,3 +714,12 @@ def test_the_background_tick_expires_a_license(tmp_path: Path) -> None:
     assert [(e["type"], e["result"]) for e in trace][-1] == ("LicenseExpired", "expired")
     assert [e["type"] for e in trace].count("LicenseExpired") == 1
     assert "tick appended 1 LicenseExpired event(s)" in server.log_text()
+
+
+def test_a_revoked_token_is_refused_by_the_running_service(env: Env) -> None:
+    token = new_token(env.tokens_path, "auditor")
+    with env.service.client(token) as auditor:
+        assert auditor.get("/verify").status_code == 200
+        token_id = hashlib.sha256(token.encode()).hexdigest()[:12]
+        revoke_token(env.tokens_path, token_id)
+        assert auditor.get("/verify").status_code == 401

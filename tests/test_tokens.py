@@ -18,8 +18,10 @@ from license_ledger.tokens import (
     TokenError,
     TokenFile,
     append_right,
+    list_tokens,
     new_token,
     require,
+    revoke_token,
 )
 
 
@@ -147,3 +149,50 @@ def test_forbidden_says_which_right_is_missing() -> None:
         "role": "auditor",
         "stored": False,
     }
+
+
+def test_list_shows_ids_roles_and_devices_never_tokens(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    admin = new_token(path, "admin")
+    device = new_token(path, "device", device="laptop")
+    listed = list_tokens(path)
+    assert [(t.id, t.role, t.device) for t in listed] == [
+        (hashlib.sha256(admin.encode()).hexdigest()[:12], "admin", None),
+        (hashlib.sha256(device.encode()).hexdigest()[:12], "device", "laptop"),
+    ]
+    assert all(t.created_at.endswith("Z") for t in listed)
+
+
+def test_revoke_removes_one_token_and_the_service_refuses_it_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    keep, gone = new_token(path, "auditor"), new_token(path, "vendor")
+    served = TokenFile(path)
+    assert served.lookup(gone) == Principal("vendor", None)
+    gone_id = list_tokens(path)[1].id
+    revoked = revoke_token(path, gone_id[:8].upper())
+    assert (revoked.id, revoked.role) == (gone_id, "vendor")
+    assert served.lookup(gone) is None
+    assert served.lookup(keep) == Principal("auditor", None)
+    assert [t.role for t in list_tokens(path)] == ["auditor"]
+
+
+@pytest.mark.parametrize(
+    ("token_id", "message"),
+    [
+        ("abc", "expected a token id of 8 to 64 hex digits (see `token list`), found 'abc'"),
+        ("not-hex!", "expected a token id of 8 to 64 hex digits (see `token list`), found 'not-hex!'"),
+        ("00000000", "expected one token whose id starts with '00000000', found no token in "),
+    ],
+)
+def test_revoke_refuses_a_bad_or_unknown_id_and_changes_nothing(
+    tmp_path: Path, token_id: str, message: str
+) -> None:
+    path = tmp_path / "tokens.json"
+    new_token(path, "admin")
+    before = path.read_bytes()
+    if list_tokens(path)[0].id.startswith("00000000"):
+        pytest.skip("the random token happens to start with the probe id")
+    with pytest.raises(TokenError) as refused:
+        revoke_token(path, token_id)
+    assert str(refused.value).startswith(message)
+    assert path.read_bytes() == before

@@ -23,7 +23,7 @@ from .ledger import Ledger
 from .machine import mermaid
 from .schemas import event_schemas
 from .timefmt import parse_time
-from .tokens import ROLES, new_token
+from .tokens import ROLES, list_tokens, new_token, revoke_token
 
 F = TypeVar("F", bound=Callable[..., Any])
 _json = msgspec.json.Encoder()
@@ -386,6 +386,47 @@ def token_new(role: str, device: str | None, tokens: Path) -> None:
       license-ledger token new --role device --device laptop-1 --tokens tokens.json
     """
     click.echo(new_token(tokens, role, device))
+
+
+@token.command(name="list")
+@click.option(
+    "--tokens", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The token file."
+)
+@json_option
+def token_list(tokens: Path, as_json: bool) -> None:
+    """The tokens of a token file: id (the start of its hash), role, device, created.
+
+    \b
+    Example:
+      license-ledger token list --tokens tokens.json
+    """
+    entries = list_tokens(tokens)
+    if as_json:
+        _print_json(entries)
+        return
+    for entry in entries:
+        device = f"  device {entry.device}" if entry.device else ""
+        click.echo(f"{entry.id}  {entry.role:<8}  created {entry.created_at}{device}")
+    click.echo(f"{len(entries)} tokens.")
+
+
+@token.command(name="revoke")
+@click.argument("token_id")
+@click.option(
+    "--tokens", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The token file."
+)
+def token_revoke(token_id: str, tokens: Path) -> None:
+    """Remove the token whose id (from `token list`) starts with TOKEN_ID.
+
+    A running service refuses it from its next request on.
+
+    \b
+    Example:
+      license-ledger token revoke 9f2c41d07ab3 --tokens tokens.json
+    """
+    revoked = revoke_token(tokens, token_id)
+    device = f" (device {revoked.device})" if revoked.device else ""
+    click.echo(f"Revoked {revoked.id}: {revoked.role}{device}, created {revoked.created_at}.")
 
 
 def _remove_ledger_file(path: Path) -> None:

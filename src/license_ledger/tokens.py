@@ -35,10 +35,13 @@ __all__ = [
     "Principal",
     "TokenError",
     "TokenFile",
+    "TokenInfo",
     "append_right",
     "holds",
+    "list_tokens",
     "new_token",
     "require",
+    "revoke_token",
 ]
 
 Role = Literal["vendor", "system", "device", "auditor", "admin"]
@@ -244,6 +247,47 @@ def new_token(path: str | Path, role: str, device: str | None = None) -> str:
     )
     _write(path, _File(FORMAT, FORMAT_VERSION, [*current.tokens, entry]))
     return token
+
+
+class TokenInfo(msgspec.Struct, frozen=True):
+    """A token as ``token list`` shows it: never the token, an id cut from its hash."""
+
+    id: str
+    role: str
+    device: str | None
+    created_at: str
+
+
+#: How many hex digits of a token's SHA-256 name it in ``token list``.
+TOKEN_ID_LENGTH = 12
+
+
+def _info(entry: _Entry) -> TokenInfo:
+    return TokenInfo(entry.sha256[:TOKEN_ID_LENGTH], entry.role, entry.device, entry.created_at)
+
+
+def list_tokens(path: str | Path) -> list[TokenInfo]:
+    """The tokens in a token file, oldest first, each named by the start of its hash."""
+    return [_info(entry) for entry in _read(Path(path)).tokens]
+
+
+def revoke_token(path: str | Path, token_id: str) -> TokenInfo:
+    """Remove the one token whose hash starts with ``token_id`` (8 hex digits at least).
+
+    The service stops accepting it at its next request: it re-reads the file.
+    """
+    path = Path(path)
+    wanted = token_id.strip().lower()
+    if len(wanted) < 8 or any(ch not in "0123456789abcdef" for ch in wanted):
+        raise TokenError(f"expected a token id of 8 to 64 hex digits (see `token list`), found {token_id!r}")
+    current = _read(path)
+    matches = [entry for entry in current.tokens if entry.sha256.startswith(wanted)]
+    if len(matches) != 1:
+        found = "no token" if not matches else f"{len(matches)} tokens"
+        raise TokenError(f"expected one token whose id starts with {wanted!r}, found {found} in {path}")
+    kept = [entry for entry in current.tokens if entry is not matches[0]]
+    _write(path, _File(FORMAT, FORMAT_VERSION, kept))
+    return _info(matches[0])
 
 
 class TokenFile:
