@@ -386,3 +386,11 @@ def test_token_list_and_revoke(tmp_path: Path) -> None:
     assert revoked.output.startswith(f"Revoked {listed[1]['id']}: device (device laptop)")
     again = run("token", "revoke", listed[1]["id"], "--tokens", str(tokens))
     assert again.exit_code == 2 and "found no token" in again.stderr
+
+
+def test_a_ledger_in_a_folder_that_does_not_exist_is_a_one_line_error(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "ledger.db"
+    result = run("append", "-", input=lines(STORY[:1]), db=target)
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {target}: cannot create a ledger there: no folder {target.parent}\n"
+    assert not target.parent.exists()

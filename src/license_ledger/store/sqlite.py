@@ -54,6 +54,8 @@ class SQLiteBackend:
             raise NotALedger(f"{self.path}: no such file (nothing to open; `append` creates one)")
         if self.path.is_dir():
             raise NotALedger(f"{self.path}: is a folder, not a license-ledger file")
+        if not self.path.parent.is_dir():
+            raise NotALedger(f"{self.path}: cannot create a ledger there: no folder {self.path.parent}")
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
             self._conn = conn
