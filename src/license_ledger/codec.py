@@ -33,6 +33,7 @@ from .events import (
 __all__ = [
     "decode_event",
     "decode_lines",
+    "decode_numbered_lines",
     "decode_stored",
     "encode",
     "event_from_object",
@@ -64,12 +65,17 @@ def decode_event(data: bytes | str, *, line: int | None = None) -> AnyEvent:
     return event
 
 
+def decode_numbered_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, AnyEvent]]:
+    """Decode JSON lines with their line numbers; blank lines are skipped, refusals name the line."""
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            yield number, decode_event(text, line=number)
+
+
 def decode_lines(lines: Iterable[str | bytes]) -> Iterator[AnyEvent]:
     """Decode JSON lines; blank lines are skipped, refusals name the line."""
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        yield decode_event(text, line=number)
+    for _, event in decode_numbered_lines(lines):
+        yield event
 
 
 def event_from_object(obj: Any, *, line: int | None = None) -> AnyEvent:

@@ -1,7 +1,7 @@
 """The world replay folds events into, and the two steps an event goes through.
 
-:meth:`World.check` refuses an event that the specification (docs/spec.md) says must not be stored (the
-state-dependent refusals: order in time, unknown or twice-registered devices,
+:meth:`World.check` refuses an event that the specification (docs/spec.md)
+says must not be stored (the state-dependent refusals: order in time, unknown or twice-registered devices,
 unknown or twice-issued codes, an expiry that is not due). :meth:`World.apply`
 then derives its result through the compiled rules table. The two are
 separate so that a store can refuse a whole batch before writing anything;
@@ -97,7 +97,7 @@ class World:
                 event_type=name,
             )
         if isinstance(event, CodeIssued):
-            code = self._ref(event.code)
+            code: CodeRef = event.code  # type: ignore[assignment]  # sealed: checked above
             if code.sha256 in self.codes:
                 issued = self.codes[code.sha256].issued_at
                 raise InputRefused(
@@ -108,7 +108,7 @@ class World:
                 )
             return
         if isinstance(event, CodeBlocked):
-            code = self._ref(event.code)
+            code = event.code  # type: ignore[assignment]  # sealed: checked above
             if code.sha256 not in self.codes:
                 raise InputRefused(
                     "a code that was issued", f"{mask(code)}, never issued", field="$.code", event_type=name
@@ -147,12 +147,6 @@ class World:
                     field="$.at",
                     event_type=name,
                 )
-
-    @staticmethod
-    def _ref(code: str | CodeRef) -> CodeRef:
-        if not isinstance(code, CodeRef):
-            raise ValueError("the world takes sealed events (codes as CodeRef)")
-        return code
 
     # --- applying ----------------------------------------------------------
 
@@ -219,7 +213,7 @@ class World:
         return _RECORDED
 
     def _code_blocked(self, event: CodeBlocked) -> Outcome:
-        code = self._ref(event.code)
+        code: CodeRef = event.code  # type: ignore[assignment]  # sealed: check() refused raw codes
         self._save_code(code.sha256)
         record = self.codes[code.sha256]
         record.blocked = True
