@@ -9,7 +9,7 @@ commit. A refused event refuses the batch and nothing is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,7 +18,7 @@ import msgspec
 
 from . import audit
 from .chain import GENESIS, link
-from .codec import decode_event, decode_stored, encode, event_from_object, seal, stamp
+from .codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
 from .errors import InputRefused, UnknownDevice
 from .events import AnyEvent, CodeBlocked, Event
 from .store.protocol import Backend, Effect, StoredEvent
@@ -92,12 +92,7 @@ class Ledger:
 
     def append_lines(self, lines: Iterable[str | bytes]) -> list[Appended]:
         """Append JSON lines (blank lines skipped); a refusal names the line."""
-        numbered = [
-            (number, decode_event(text, line=number))
-            for number, text in enumerate(lines, start=1)
-            if text.strip()
-        ]
-        return self._append(numbered)
+        return self._append(list(decode_numbered_lines(lines)))
 
     def tick(self, now: datetime | str | None = None) -> list[Appended]:
         """Append a LicenseExpired, at ``now``, for every active license due by then."""
@@ -124,9 +119,9 @@ class Ledger:
         world: World | None = None
         try:
             with self._backend.write_transaction():
-                world = self._caught_up()
+                world, head_hash = self._caught_up()
                 world.begin()
-                appended = self._write_batch(world, make_batch(world))
+                appended = self._write_batch(world, head_hash, make_batch(world))
         except BaseException:
             if world is not None and world.in_batch:
                 world.rollback()
@@ -135,9 +130,10 @@ class Ledger:
         world.commit()
         return appended
 
-    def _write_batch(self, world: World, batch: list[tuple[int, AnyEvent]]) -> list[Appended]:
-        seq, previous = self._backend.head()
-        previous = previous or GENESIS
+    def _write_batch(
+        self, world: World, head_hash: str | None, batch: list[tuple[int, AnyEvent]]
+    ) -> list[Appended]:
+        seq, previous = world.count, head_hash or GENESIS
         rows: list[StoredEvent] = []
         effects: list[Effect] = []
         appended: list[Appended] = []
@@ -206,8 +202,8 @@ class Ledger:
         now = self._clock()
         return now if world.last_at is None or now >= world.last_at else world.last_at
 
-    def _caught_up(self) -> World:
-        """The world as of the log's head (call inside the write transaction)."""
+    def _caught_up(self) -> tuple[World, str | None]:
+        """The world as of the log's head, and the head's hash (call inside the write transaction)."""
         if self._world is None:
             world = World()
             snapshot = self._backend.snapshot()
@@ -215,14 +211,14 @@ class Ledger:
                 self._snapshot_seq, data = snapshot
                 world = World.from_snapshot(data)
             self._world = world
-        head, _ = self._backend.head()
+        head, head_hash = self._backend.head()
         if head < self._world.count:
             # The file was replaced by a shorter copy behind our back: start over.
             self._world, self._snapshot_seq = None, 0
             return self._caught_up()
         if head != self._world.count:
             audit.replay_into(self._world, self._backend.payloads(after=self._world.count))
-        return self._world
+        return self._world, head_hash
 
     # --- reading -------------------------------------------------------------
 
@@ -243,7 +239,7 @@ class Ledger:
             TraceEntry(
                 seq=row.seq,
                 type=row.type,
-                at=_parse_sortable(row.at),
+                at=parse_time(row.at),
                 result=row.result,
                 reason=row.reason,
                 detail=None if row.detail is None else _detail_decoder.decode(row.detail),
@@ -274,7 +270,7 @@ class Ledger:
     def world(self) -> World:
         """The world as of the log's head (replayed or restored, kept in memory)."""
         with self._backend.write_transaction():
-            return self._caught_up()
+            return self._caught_up()[0]
 
 
 def _repeat(event: AnyEvent, known: StoredEvent, line: int) -> Appended:
@@ -298,10 +294,8 @@ def _moment(value: datetime | str | None) -> datetime | None:
     """Accept a moment as a datetime (made UTC) or as RFC 3339 text."""
     if isinstance(value, str):
         return parse_time(value)
-    if value is not None and value.tzinfo is None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
         raise ValueError("expected an aware datetime (with a time zone), found a naive one")
-    return value
-
-
-def _parse_sortable(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value.astimezone(UTC)
