@@ -30,11 +30,11 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from license_ledger.engine.events import AnyEvent  # noqa: E402
+from license_ledger.engine.moments import format_time  # noqa: E402
 from license_ledger.errors import UnknownDevice  # noqa: E402
-from license_ledger.events import AnyEvent  # noqa: E402
 from license_ledger.ledger import Ledger  # noqa: E402
 from license_ledger.store.sqlite import SQLiteBackend  # noqa: E402
-from license_ledger.timefmt import format_time  # noqa: E402
 from workload import generate  # noqa: E402
 
 BATCH = 1_000

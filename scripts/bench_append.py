@@ -36,8 +36,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from license_ledger.codec import encode  # noqa: E402
-from license_ledger.events import AnyEvent  # noqa: E402
+from license_ledger.engine.codec import encode  # noqa: E402
+from license_ledger.engine.events import AnyEvent  # noqa: E402
 from license_ledger.ledger import Ledger  # noqa: E402
 from license_ledger.store.sqlite import SQLiteBackend  # noqa: E402
 from workload import generate  # noqa: E402

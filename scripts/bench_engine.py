@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from license_ledger.events import AnyEvent  # noqa: E402
-from license_ledger.replay import replay, results  # noqa: E402
+from license_ledger.engine.events import AnyEvent  # noqa: E402
+from license_ledger.engine.replay import replay, results  # noqa: E402
 from workload import generate  # noqa: E402
 
 TARGET_SECONDS_PER_MILLION = 2.0

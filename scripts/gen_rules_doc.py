@@ -1,8 +1,8 @@
 """Render the generated parts of ``docs/rules.md``; ``--check`` fails when they drifted.
 
-Two blocks of the page are drawn from :data:`license_ledger.machine.RULES`,
+Two blocks of the page are drawn from :data:`license_ledger.engine.rules.RULES`,
 the one definition of the rules: the Mermaid diagram
-(:func:`~license_ledger.machine.mermaid`) and the table of rules. Each sits
+(:func:`~license_ledger.engine.rules.mermaid`) and the table of rules. Each sits
 between ``<!-- generated: NAME -->`` and ``<!-- end generated: NAME -->``;
 the rest of the page is written by hand.
 
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from license_ledger.machine import FAILED_CHECK, LICENSED, RULES, STATES, TRIGGERS, mermaid
+from license_ledger.engine.rules import FAILED_CHECK, LICENSED, RULES, STATES, TRIGGERS, mermaid
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 

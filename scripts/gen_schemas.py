@@ -1,7 +1,7 @@
 """Write the events' JSON Schemas to ``event_schemas/``; ``--check`` fails when they drifted.
 
 ``event_schemas/`` is generated from the event Structs (through
-:func:`license_ledger.schemas.event_schemas`, the same function behind
+:func:`license_ledger.engine.schemas.event_schemas`, the same function behind
 ``license-ledger schema``) and never edited by hand: one file per event type,
 and ``event.json`` for the tagged union of them all. Run this after changing
 an event; ``tests/test_schemas.py`` fails until the files are regenerated.
@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from license_ledger.schemas import event_schemas
+from license_ledger.engine.schemas import event_schemas
 
 OUT = Path(__file__).resolve().parents[1] / "event_schemas"
 

@@ -8,5 +8,7 @@ echo "== ruff"
 .venv/bin/ruff format --check src tests scripts
 echo "== mypy"
 .venv/bin/mypy
+echo "== import-linter"
+.venv/bin/lint-imports --no-cache
 echo "== pytest"
 exec .venv/bin/python -m pytest "$@"

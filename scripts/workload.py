@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from license_ledger.codec import encode, seal  # noqa: E402
-from license_ledger.events import (  # noqa: E402
+from license_ledger.engine.codec import encode, seal  # noqa: E402
+from license_ledger.engine.events import (  # noqa: E402
     ActivateNowClicked,
     AnyEvent,
     AppUpdated,
@@ -37,8 +37,8 @@ from license_ledger.events import (  # noqa: E402
     LicenseRemoved,
     TryAgainClicked,
 )
-from license_ledger.views import Outcome  # noqa: E402
-from license_ledger.world import World  # noqa: E402
+from license_ledger.engine.views import Outcome  # noqa: E402
+from license_ledger.engine.world import World  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-_LAUNCH = "import json, sys; from license_ledger.http import serve; serve(**json.loads(sys.argv[1]))"
+_LAUNCH = "import json, sys; from license_ledger.service.app import serve; serve(**json.loads(sys.argv[1]))"
 
 
 def free_port() -> int:

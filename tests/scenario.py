@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from license_ledger.codec import event_from_object, seal, stamp
+from license_ledger.engine.codec import event_from_object, seal, stamp
+from license_ledger.engine.events import Event
+from license_ledger.engine.moments import parse_time
+from license_ledger.engine.views import DeviceStatus, Outcome
+from license_ledger.engine.world import World
 from license_ledger.errors import InputRefused
-from license_ledger.events import Event
-from license_ledger.timefmt import parse_time
-from license_ledger.views import DeviceStatus, Outcome
-from license_ledger.world import World
 
 START = "2025-01-01T00:00:00Z"
 

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from license_ledger.codec import decode_lines
+from license_ledger.engine.codec import decode_lines
+from license_ledger.engine.moments import format_time, parse_time
+from license_ledger.engine.replay import results
 from license_ledger.ledger import Ledger
-from license_ledger.replay import results
 from license_ledger.store.sqlite import SQLiteBackend
-from license_ledger.timefmt import format_time, parse_time
 
 T0 = parse_time("2025-01-01T00:00:00Z")
 

@@ -24,8 +24,8 @@ import pytest
 from litestar.testing import TestClient
 
 from license_ledger import Ledger
-from license_ledger.http import create_app
-from license_ledger.tokens import TokenError, new_token, revoke_token
+from license_ledger.service.app import create_app
+from license_ledger.service.tokens import TokenError, new_token, revoke_token
 from live_service import Service, start_service
 
 PAST = "2020-01-01T00:00:00Z"

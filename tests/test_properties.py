@@ -14,17 +14,17 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from license_ledger.checks import GUARDS
-from license_ledger.codec import decode_event, decode_stored, encode, event_from_object, seal, stamp
-from license_ledger.codes import CodeRef, normalise, seal_code
-from license_ledger.effects import EFFECTS
+from license_ledger.engine.checks import GUARDS
+from license_ledger.engine.codec import decode_event, decode_stored, encode, event_from_object, seal, stamp
+from license_ledger.engine.codes import CodeRef, normalise, seal_code
+from license_ledger.engine.effects import EFFECTS
+from license_ledger.engine.events import Event
+from license_ledger.engine.records import DeviceRecord, Failure
+from license_ledger.engine.replay import replay, results, status_as_of
+from license_ledger.engine.rules import FAILED_CHECK, STATES, TABLE, build_machine
+from license_ledger.engine.views import DeviceStatus, Outcome
+from license_ledger.engine.world import World
 from license_ledger.errors import InputRefused
-from license_ledger.events import Event
-from license_ledger.machine import FAILED_CHECK, STATES, TABLE, build_machine
-from license_ledger.records import DeviceRecord, Failure
-from license_ledger.replay import replay, results, status_as_of
-from license_ledger.views import DeviceStatus, Outcome
-from license_ledger.world import World
 from scenario import START, t
 
 SETTINGS = settings(

@@ -11,10 +11,10 @@ from datetime import UTC
 
 import pytest
 
-from license_ledger.codec import decode_event, decode_lines, seal
+from license_ledger.engine.codec import decode_event, decode_lines, seal
+from license_ledger.engine.events import DeviceRegistered
+from license_ledger.engine.views import Outcome
 from license_ledger.errors import InputRefused
-from license_ledger.events import DeviceRegistered
-from license_ledger.views import Outcome
 from scenario import Scenario, t
 
 CODE = "AAAAA-BBBBB-CCCCC-00001"

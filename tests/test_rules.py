@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from license_ledger.codes import CodeRef, seal_code
-from license_ledger.events import CodeEntered
-from license_ledger.replay import replay
-from license_ledger.views import BackupView, DeviceStatus, LicenseView, Outcome
+from license_ledger.engine.codes import CodeRef, seal_code
+from license_ledger.engine.events import CodeEntered
+from license_ledger.engine.replay import replay
+from license_ledger.engine.views import BackupView, DeviceStatus, LicenseView, Outcome
 from scenario import START, Scenario, t
 
 # Codes are told apart by their last five characters, which is all a status shows.

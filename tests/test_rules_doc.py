@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 from types import ModuleType
 
-from license_ledger.checks import GUARDS
-from license_ledger.effects import EFFECTS
-from license_ledger.machine import mermaid
+from license_ledger.engine.checks import GUARDS
+from license_ledger.engine.effects import EFFECTS
+from license_ledger.engine.rules import mermaid
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "rules.md"

@@ -9,8 +9,8 @@ from types import ModuleType
 
 import pytest
 
-from license_ledger.codec import decode_event, encode, seal
-from license_ledger.events import EVENT_TYPES
+from license_ledger.engine.codec import decode_event, encode, seal
+from license_ledger.engine.events import EVENT_TYPES
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "gen_schemas.py"
 

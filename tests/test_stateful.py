@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from license_ledger import InputRefused, Ledger, UnknownDevice
-from license_ledger.codec import decode_event
-from license_ledger.replay import replay
+from license_ledger.engine.codec import decode_event
+from license_ledger.engine.replay import replay
 
 CODES = [f"STATE-FULLT-ESTCO-DE{n:03d}" for n in range(5)]
 DEVICES = [f"box-{n}" for n in range(4)]

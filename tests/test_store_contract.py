@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from license_ledger import audit
-from license_ledger.audit import VerifyReport
+from license_ledger.engine.moments import parse_time
+from license_ledger.engine.views import Appended, BackupView, DeviceStatus, LicenseView, TraceEntry
+from license_ledger.engine.world import World
 from license_ledger.errors import InputRefused, NewerSchema, NotALedger, UnknownDevice
 from license_ledger.ledger import Ledger
-from license_ledger.timefmt import parse_time
-from license_ledger.views import Appended, BackupView, DeviceStatus, LicenseView, TraceEntry
-from license_ledger.world import World
+from license_ledger.store import audit
+from license_ledger.store.audit import VerifyReport
 from stores import (
     CODE_A,
     CODE_B,

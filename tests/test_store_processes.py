@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from license_ledger.codec import decode_lines
-from license_ledger.codes import seal_code
+from license_ledger.engine.codec import decode_lines
+from license_ledger.engine.codes import seal_code
+from license_ledger.engine.world import World
 from license_ledger.ledger import Ledger
-from license_ledger.world import World
 from stores import CODE_A, CODE_B, CODE_SEAT, at, issued, registered, replayed_results
 
 # Several appenders started at once, without `at`: the store stamps each event.

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from license_ledger.audit import VerifyReport
 from license_ledger.errors import InputRefused
 from license_ledger.ledger import Ledger
+from license_ledger.store.audit import VerifyReport
 from stores import CODE_A, CODE_B, at, blocked, device_event, entered, issued, registered, updated
 
 LOG = [

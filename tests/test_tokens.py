@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from license_ledger.tokens import (
+from license_ledger.service.tokens import (
     RIGHTS,
     ROLES,
     Forbidden,

@@ -2,9 +2,9 @@
 and the explicit state machine that replays it into each device's status.
 """
 
-from .codes import CodeRef
-from .errors import InputRefused, LedgerError, NewerSchema, NotALedger, UnknownDevice
-from .events import (
+from ._version import __version__
+from .engine.codes import CodeRef
+from .engine.events import (
     ActivateNowClicked,
     AppUpdated,
     CodeBlocked,
@@ -17,11 +17,13 @@ from .events import (
     LicenseRemoved,
     TryAgainClicked,
 )
+from .engine.views import Appended, BackupView, DeviceStatus, LicenseView, Outcome, TraceEntry
+from .engine.world import World
+from .errors import InputRefused, LedgerError, NewerSchema, NotALedger, UnknownDevice
 from .ledger import Ledger
-from .views import Appended, BackupView, DeviceStatus, LicenseView, Outcome, TraceEntry
-from .world import World
 
 __all__ = [
+    "__version__",
     "ActivateNowClicked",
     "AppUpdated",
     "Appended",
@@ -48,5 +50,3 @@ __all__ = [
     "UnknownDevice",
     "World",
 ]
-
-__version__ = "0.1.0"

@@ -16,16 +16,16 @@ from typing import Any
 
 import msgspec
 
-from . import audit
-from .chain import GENESIS, link
-from .codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
+from .engine.codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
+from .engine.events import AnyEvent, CodeBlocked, Event
+from .engine.moments import format_time, parse_time, sortable_time, utc_now
+from .engine.views import Appended, DeviceStatus, Outcome, StoredStatus, TraceEntry, stored_status
+from .engine.world import World
 from .errors import InputRefused, UnknownDevice
-from .events import AnyEvent, CodeBlocked, Event
+from .store import audit
+from .store.chain import GENESIS, link
 from .store.protocol import Backend, Effect, StoredEvent
 from .store.sqlite import SQLiteBackend
-from .timefmt import format_time, parse_time, sortable_time, utc_now
-from .views import Appended, DeviceStatus, Outcome, StoredStatus, TraceEntry, stored_status
-from .world import World
 
 __all__ = ["Ledger"]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from ..engine.moments import format_time, utc_now
 from ..errors import NewerSchema, NotALedger
-from ..timefmt import format_time, utc_now
 from .protocol import Effect, StoredEvent
 
 __all__ = ["STORE_SCHEMA_VERSION", "SQLiteBackend"]

@@ -3,8 +3,8 @@
 This module is the one place where the rules live. :data:`RULES` is a
 ``transitions`` definition: for each trigger and state, an ordered list of
 transitions; the first whose conditions (the guards of
-:mod:`license_ledger.checks`, run in the listed order) all pass is taken,
-its effect (:mod:`license_ledger.effects`) applied and its result reported.
+:mod:`license_ledger.engine.checks`, run in the listed order) all pass is taken,
+its effect (:mod:`license_ledger.engine.effects`) applied and its result reported.
 When a guard fails, the rule after it usually reports that failure as the
 reason (``reason=FAILED_CHECK``).
 

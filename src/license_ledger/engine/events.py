@@ -2,7 +2,7 @@
 
 Two forms of the same Structs exist. *Input* may carry a raw activation code
 (a string) and may leave ``at`` out. *Stored* events always have ``at`` and
-carry codes only as :class:`~license_ledger.codes.CodeRef`. :func:`seal`
+carry codes only as :class:`~license_ledger.engine.codes.CodeRef`. :func:`seal`
 turns the first into the second; the decoders accept both, so an exported
 log appends into a fresh store as it is.
 

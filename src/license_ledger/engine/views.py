@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 
 from .codes import mask
+from .moments import DAY
 from .records import CodeRecord, DeviceRecord
-from .timefmt import DAY
 
 __all__ = [
     "Appended",

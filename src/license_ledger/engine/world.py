@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
+from ..errors import InputRefused, UnknownDevice
 from .codes import CodeRef, mask
-from .errors import InputRefused, UnknownDevice
 from .events import (
     ActivateNowClicked,
     AnyEvent,
@@ -33,9 +33,9 @@ from .events import (
     LicenseRemoved,
     TryAgainClicked,
 )
-from .machine import TABLE
+from .moments import format_time
 from .records import CodeRecord, DeviceRecord, Failure
-from .timefmt import format_time
+from .rules import TABLE
 from .views import DeviceStatus, Outcome, device_status
 
 __all__ = ["World"]

@@ -18,8 +18,8 @@ import msgspec
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
+from ..errors import InputRefused
 from .codes import CodeRef, describe_malformed, seal_code
-from .errors import InputRefused
 from .events import (
     EVENT_TYPES,
     SCHEMA_VERSION,

@@ -24,7 +24,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from .events import AnyEvent, IdempotencyKey
+from ..engine.events import AnyEvent, IdempotencyKey
 
 #: The most events one ``GET /events`` returns; a larger ``limit`` is capped.
 FEED_LIMIT = 1000

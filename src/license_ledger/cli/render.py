@@ -11,9 +11,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from .audit import ReplaySummary, VerifyReport
-from .timefmt import format_time
-from .views import Appended, DeviceStatus, TraceEntry
+from ..engine.moments import format_time
+from ..engine.views import Appended, DeviceStatus, TraceEntry
+from ..store.audit import ReplaySummary, VerifyReport
 
 __all__ = ["appended_table", "replay_tables", "status_panel", "trace_table", "verify_text", "why"]
 

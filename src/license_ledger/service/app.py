@@ -2,8 +2,8 @@
 
 Handlers only parse and format. Every license rule stays in the library
 (:class:`~license_ledger.ledger.Ledger`); who may do what is the table in
-:mod:`license_ledger.tokens`; parsing, the error statuses and the access log
-are in ``_http_edge.py``, the OpenAPI additions in ``_http_docs.py``. See
+:mod:`license_ledger.service.tokens`; parsing, the error statuses and the access log
+are in ``edge.py``, the OpenAPI additions in ``openapi.py``. See
 ``docs/service.md``.
 
 One process holds one :class:`Ledger`; its calls run in a worker thread, one
@@ -31,9 +31,14 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
-from . import __version__
-from ._http_docs import DEFAULT_FEED, FEED_LIMIT, document_bodies
-from ._http_edge import (
+from .._version import __version__
+from ..engine.events import EVENT_TYPES
+from ..engine.moments import parse_time
+from ..engine.views import Appended, DeviceStatus, TraceEntry
+from ..errors import InputRefused, LedgerError
+from ..ledger import Ledger
+from ..store.audit import VerifyReport
+from .edge import (
     ACCESS_LOG,
     SERVICE_LOG,
     AccessLoggingApp,
@@ -44,11 +49,7 @@ from ._http_edge import (
     moment,
     whole_number,
 )
-from .audit import VerifyReport
-from .errors import InputRefused, LedgerError
-from .events import EVENT_TYPES
-from .ledger import Ledger
-from .timefmt import parse_time
+from .openapi import DEFAULT_FEED, FEED_LIMIT, document_bodies
 from .tokens import (
     APPEND_ANY,
     READ_EVENTS,
@@ -64,7 +65,6 @@ from .tokens import (
     holds,
     require,
 )
-from .views import Appended, DeviceStatus, TraceEntry
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "FEED_LIMIT", "FeedEvent", "create_app", "serve"]
 
@@ -320,7 +320,7 @@ def create_app(
 ) -> Litestar:
     """The service as an ASGI app over the ledger file at ``ledger_path``.
 
-    ``tokens_path`` names the token file (see :mod:`license_ledger.tokens`);
+    ``tokens_path`` names the token file (see :mod:`license_ledger.service.tokens`);
     without one the app refuses to be built unless ``insecure_no_auth`` says
     that every caller may do everything. ``tick_every`` seconds (0: never)
     between background ticks; ``max_body`` bytes per request body;
@@ -400,7 +400,7 @@ def serve(
 ) -> None:
     """Run the service with uvicorn until interrupted; access log lines go to standard error.
 
-    Raises :class:`~license_ledger.tokens.TokenError` (no or unreadable token
+    Raises :class:`~license_ledger.service.tokens.TokenError` (no or unreadable token
     file) and the store's errors (not a ledger, newer schema) before
     listening, so that a command line can report them and exit 2.
     """

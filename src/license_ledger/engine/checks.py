@@ -6,7 +6,7 @@ backup for everything that activates a backup; ``record`` is what the world
 knows of it (looked up once per event, ``None`` for a code never issued: only
 ``code_well_formed`` and ``code_issued`` run before that is ruled out).
 ``world.now`` is the event's time. The order in which they run is written in
-:mod:`license_ledger.machine`.
+:mod:`license_ledger.engine.rules`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from .codes import CodeRef
+from .moments import format_time
 from .records import CodeRecord, DeviceRecord, Failure
-from .timefmt import format_time
 
 if TYPE_CHECKING:
     from .world import World

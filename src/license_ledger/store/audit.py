@@ -17,13 +17,13 @@ from typing import Any
 
 import msgspec
 
+from ..engine.codec import STORED_DECODER, decode_stored
+from ..engine.events import SCHEMA_VERSION
+from ..engine.moments import sortable_time
+from ..engine.views import stored_status
+from ..engine.world import World
 from .chain import GENESIS, link
-from .codec import STORED_DECODER, decode_stored
-from .events import SCHEMA_VERSION
-from .store.protocol import Backend, Effect
-from .timefmt import sortable_time
-from .views import stored_status
-from .world import World
+from .protocol import Backend, Effect
 
 __all__ = ["ReplaySummary", "VerifyReport", "bulk", "replay_into", "summarise", "verify"]
 

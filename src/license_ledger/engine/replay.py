@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from .errors import UnknownDevice
+from ..errors import UnknownDevice
 from .events import CodeBlocked, Event
-from .timefmt import format_time
+from .moments import format_time
 from .views import DeviceStatus, Outcome, TraceEntry
 from .world import World
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from .ledger import Ledger
-from .timefmt import parse_time
-from .views import Appended
+from ..engine.moments import parse_time
+from ..engine.views import Appended
+from ..ledger import Ledger
 
 __all__ = ["DEVICES", "MOMENTS", "STORY", "STORY_END", "TRACED", "Tick", "run"]
 

@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
-from . import __version__, demo, render
-from .errors import InputRefused, LedgerError
-from .ledger import Ledger
-from .machine import mermaid
-from .schemas import event_schemas
-from .timefmt import parse_time
-from .tokens import ROLES, list_tokens, new_token, revoke_token
+from .._version import __version__
+from ..engine.moments import parse_time
+from ..engine.rules import mermaid
+from ..engine.schemas import event_schemas
+from ..errors import InputRefused, LedgerError
+from ..ledger import Ledger
+from ..service.tokens import ROLES, list_tokens, new_token, revoke_token
+from . import demo, render
 
 F = TypeVar("F", bound=Callable[..., Any])
 _json = msgspec.json.Encoder()
@@ -348,7 +349,7 @@ def serve(
     Example:
       license-ledger serve --db shop.db --tokens tokens.json --port 8080
     """
-    from . import http
+    from ..service import app as http
 
     http.serve(
         db,
@@ -436,6 +437,3 @@ def _remove_ledger_file(path: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .codes import CodeRef
+from .moments import DAY
 from .records import CodeRecord, DeviceRecord, Failure
-from .timefmt import DAY
 
 if TYPE_CHECKING:
     from .world import World

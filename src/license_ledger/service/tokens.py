@@ -23,9 +23,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from .errors import LedgerError
-from .events import DeviceId
-from .timefmt import utc_now
+from ..engine.events import DeviceId
+from ..engine.moments import utc_now
+from ..errors import LedgerError
 
 __all__ = [
     "APPEND_ANY",

@@ -21,8 +21,8 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Receive, Scope, Send
 
-from .errors import InputRefused, LedgerError, UnknownDevice
-from .timefmt import parse_time
+from ..engine.moments import parse_time
+from ..errors import InputRefused, LedgerError, UnknownDevice
 from .tokens import Forbidden, TokenError
 
 __all__ = [
