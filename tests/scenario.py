@@ -12,7 +12,7 @@ from typing import Any
 
 from license_ledger.engine.codec import event_from_object, seal, stamp
 from license_ledger.engine.events import Event
-from license_ledger.engine.moments import parse_time
+from license_ledger.engine.moments import parse_moment
 from license_ledger.engine.views import DeviceStatus, Outcome
 from license_ledger.engine.world import World
 from license_ledger.errors import InputRefused
@@ -22,7 +22,7 @@ START = "2025-01-01T00:00:00Z"
 
 def t(text: str) -> datetime:
     """A time written as RFC 3339 text."""
-    return parse_time(text)
+    return parse_moment(text, field="at")
 
 
 class Scenario:

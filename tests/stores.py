@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from license_ledger.engine.codec import decode_lines
-from license_ledger.engine.moments import format_time, parse_time
+from license_ledger.engine.moments import format_time, parse_moment
 from license_ledger.engine.replay import results
 from license_ledger.ledger import Ledger
 from license_ledger.store.sqlite import SQLiteBackend
 
-T0 = parse_time("2025-01-01T00:00:00Z")
+T0 = parse_moment("2025-01-01T00:00:00Z", field="at")
 
 # Codes as a user might type them; each normalises to 20 letters and digits.
 CODE_A = "abcde-fghij-klmno-1a2b3"
@@ -42,13 +42,13 @@ class Clock:
     """A clock a test moves by hand (also backwards)."""
 
     def __init__(self, start: str = "2025-06-01T00:00:00Z") -> None:
-        self.now = parse_time(start)
+        self.now = parse_moment(start, field="at")
 
     def __call__(self) -> datetime:
         return self.now
 
     def set(self, text: str) -> None:
-        self.now = parse_time(text)
+        self.now = parse_moment(text, field="at")
 
 
 # --- events as dicts -----------------------------------------------------------

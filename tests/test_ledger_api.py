@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from license_ledger import Ledger
+from license_ledger import InputRefused, Ledger
 
 
 def test_moments_are_taken_in_any_offset_and_answered_in_utc(tmp_path: Path) -> None:
@@ -19,5 +19,5 @@ def test_moments_are_taken_in_any_offset_and_answered_in_utc(tmp_path: Path) -> 
         assert ledger.status("a", paris).as_of == datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
         assert ledger.status("a", paris).as_of.tzinfo is UTC
         assert ledger.status("a", "2026-01-01T01:00:00+01:00").as_of.tzinfo is UTC
-        with pytest.raises(ValueError, match="expected an aware datetime"):
+        with pytest.raises(InputRefused, match="no time zone"):
             ledger.status("a", datetime(2026, 1, 1))

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from license_ledger.engine.moments import parse_time
+from license_ledger.engine.moments import parse_moment
 from license_ledger.engine.views import Appended, BackupView, DeviceStatus, LicenseView, TraceEntry
 from license_ledger.engine.world import World
 from license_ledger.errors import InputRefused, NewerSchema, NotALedger, UnknownDevice
@@ -342,15 +342,15 @@ class TestTime:
         clock = Clock("2025-06-01T00:00:00Z")
         ledger = store.open(clock=clock)
         [first] = ledger.append([registered("d1")])
-        assert first.at == parse_time("2025-06-01T00:00:00Z")
+        assert first.at == parse_moment("2025-06-01T00:00:00Z", field="at")
 
         clock.set("2025-05-01T00:00:00Z")  # the clock jumps back a month
         [second] = ledger.append([updated("d1", "22.0")])
-        assert second.at == parse_time("2025-06-01T00:00:00Z")
+        assert second.at == parse_moment("2025-06-01T00:00:00Z", field="at")
 
         clock.set("2025-07-01T00:00:00Z")
         third = ledger.append([updated("d1", "22.1", at="2025-08-01T00:00:00Z"), updated("d1", "22.2")])
-        assert [a.at for a in third] == [parse_time("2025-08-01T00:00:00Z")] * 2
+        assert [a.at for a in third] == [parse_moment("2025-08-01T00:00:00Z", field="at")] * 2
 
         rows = ledger.events()
         assert [row.at for row in rows] == [
@@ -365,7 +365,7 @@ class TestTime:
     def test_a_fresh_ledger_on_the_store_knows_the_last_time(self, store: Store) -> None:
         store.open().append([registered("d1", at="2025-09-01T00:00:00Z")])
         [late] = store.open(clock=Clock("2025-01-01T00:00:00Z")).append([updated("d1", "22.0")])
-        assert late.at == parse_time("2025-09-01T00:00:00Z")
+        assert late.at == parse_moment("2025-09-01T00:00:00Z", field="at")
 
     def test_a_given_at_earlier_than_the_last_is_refused(self, store: Store) -> None:
         ledger = store.open()
@@ -481,7 +481,7 @@ class TestReading:
             ["try_again", "remove_license"],
         )
         with pytest.raises(UnknownDevice) as unknown:
-            store.open().status("d1", as_of=parse_time("2024-12-31T23:59:59Z"))
+            store.open().status("d1", as_of=parse_moment("2024-12-31T23:59:59Z", field="at"))
         assert str(unknown.value) == "device 'd1' was never registered as of 2024-12-31T23:59:59Z"
 
     def test_provisional_is_judged_at_the_time_asked(self, store: Store) -> None:

@@ -9,7 +9,7 @@ commit. A refused event refuses the batch and nothing is written.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -18,7 +18,7 @@ import msgspec
 
 from .engine.codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
 from .engine.events import AnyEvent, CodeBlocked, Event
-from .engine.moments import format_time, parse_time, sortable_time, utc_now
+from .engine.moments import format_time, moment, parse_moment, sortable_time, utc_now
 from .engine.views import Appended, DeviceStatus, Outcome, StoredStatus, TraceEntry, stored_status
 from .engine.world import World
 from .errors import InputRefused, UnknownDevice
@@ -96,17 +96,17 @@ class Ledger:
 
     def tick(self, now: datetime | str | None = None) -> list[Appended]:
         """Append a LicenseExpired, at ``now``, for every active license due by then."""
-        now = _moment(now)
+        now = moment(now, field="now")
 
         def due(world: World) -> list[tuple[int, AnyEvent]]:
-            moment = now if now is not None else self._stamp_time(world)
-            if world.last_at is not None and moment < world.last_at:
+            when = now if now is not None else self._stamp_time(world)
+            if world.last_at is not None and when < world.last_at:
                 raise InputRefused(
                     f"a time at or after {format_time(world.last_at)} (the last event's)",
-                    format_time(moment),
+                    format_time(when),
                     field="now",
                 )
-            return list(enumerate(world.due_expiries(moment), start=1))
+            return list(enumerate(world.due_expiries(when), start=1))
 
         return self._write(due)
 
@@ -224,11 +224,11 @@ class Ledger:
 
     def status(self, device: str, as_of: datetime | str | None = None) -> DeviceStatus:
         """The device's status as of ``as_of`` (default: now; RFC 3339 text or datetime)."""
-        moment = _moment(as_of) or self._clock()
-        found = self._backend.device_status(device, sortable_time(moment))
+        when = moment(as_of, field="as_of") or self._clock()
+        found = self._backend.device_status(device, sortable_time(when))
         if found is None:
-            raise UnknownDevice(device, format_time(moment))
-        return _status_decoder.decode(found[1]).at(device, moment)
+            raise UnknownDevice(device, format_time(when))
+        return _status_decoder.decode(found[1]).at(device, when)
 
     def trace(self, device: str) -> list[TraceEntry]:
         """Every event that concerns the device, its result and the state after it."""
@@ -239,7 +239,7 @@ class Ledger:
             TraceEntry(
                 seq=row.seq,
                 type=row.type,
-                at=parse_time(row.at),
+                at=parse_moment(row.at, field="at"),
                 result=row.result,
                 reason=row.reason,
                 detail=None if row.detail is None else _detail_decoder.decode(row.detail),
@@ -261,7 +261,7 @@ class Ledger:
         self, as_of: datetime | str | None = None, progress: Callable[[int], None] | None = None
     ) -> audit.ReplaySummary:
         """Replay the whole log from scratch (ignoring the projection) and summarise."""
-        return audit.summarise(self._backend, as_of=_moment(as_of), progress=progress)
+        return audit.summarise(self._backend, as_of=moment(as_of, field="as_of"), progress=progress)
 
     def verify(self, expect_head: tuple[int, str] | None = None) -> audit.VerifyReport:
         """Check the chain, the projection and the snapshot against a full replay."""
@@ -288,14 +288,3 @@ def _repeat(event: AnyEvent, known: StoredEvent, line: int) -> Appended:
         )
     detail = None if known.detail is None else _detail_decoder.decode(known.detail)
     return Appended(known.seq, known.type, stored.at, known.result, known.reason, detail, stored=False)
-
-
-def _moment(value: datetime | str | None) -> datetime | None:
-    """Accept a moment as a datetime (made UTC) or as RFC 3339 text."""
-    if isinstance(value, str):
-        return parse_time(value)
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        raise ValueError("expected an aware datetime (with a time zone), found a naive one")
-    return value.astimezone(UTC)

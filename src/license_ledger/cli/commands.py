@@ -18,7 +18,7 @@ import click
 import msgspec
 
 from .._version import __version__
-from ..engine.moments import parse_time
+from ..engine.moments import moment
 from ..engine.rules import mermaid
 from ..engine.schemas import event_schemas
 from ..errors import InputRefused, LedgerError
@@ -50,12 +50,13 @@ class Timestamp(click.ParamType):
     name = "TIMESTAMP"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
-        if isinstance(value, datetime):
-            return value
+        name = f"--{param.name.replace('_', '-')}" if param is not None and param.name else "time"
         try:
-            return parse_time(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
+            checked = moment(value, field=name)
+        except InputRefused as refused:
+            self.fail(f"expected {refused.expected}, found {refused.found}", param, ctx)
+        assert checked is not None
+        return checked
 
 
 def db_option(default: str = "license-ledger.db") -> Callable[[F], F]:
@@ -436,4 +437,3 @@ def _remove_ledger_file(path: Path) -> None:
     Ledger.open(path, create=False).close()  # refuses a file that is not a ledger
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
-

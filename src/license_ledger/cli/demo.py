@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ..engine.moments import parse_time
+from ..engine.moments import parse_moment
 from ..engine.views import Appended
 from ..ledger import Ledger
 
@@ -23,7 +23,7 @@ class Tick:
     """The clock reaching a moment: due expiries are appended then."""
 
     def __init__(self, at: str) -> None:
-        self.at: datetime = parse_time(at)
+        self.at: datetime = parse_moment(at, field="at")
 
 
 def _issue(at: str, code: str, kind: str, days: int, devices: int, **extra: Any) -> dict[str, Any]:
@@ -102,12 +102,12 @@ STORY: list[dict[str, Any] | Tick] = [
 ]
 
 #: The moment the story's statuses are shown at.
-STORY_END = parse_time("2026-01-12T12:00:00Z")
+STORY_END = parse_moment("2026-01-12T12:00:00Z", field="at")
 
 #: Moments worth a look on the way: (device, time) pairs the demo shows.
 MOMENTS = (
-    ("reception-pc", parse_time("2025-03-12T08:00:00Z")),  # blocked, Activate now shown
-    ("kids-tablet", parse_time("2025-06-02T12:00:00Z")),  # renewal failed, Try again shown
+    ("reception-pc", parse_moment("2025-03-12T08:00:00Z", field="at")),  # blocked, Activate now shown
+    ("kids-tablet", parse_moment("2025-06-02T12:00:00Z", field="at")),  # renewal failed, Try again shown
 )
 
 #: Every device of the story, and those whose traces the demo prints.

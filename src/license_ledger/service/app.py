@@ -33,7 +33,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from .._version import __version__
 from ..engine.events import EVENT_TYPES
-from ..engine.moments import parse_time
+from ..engine.moments import parse_moment
 from ..engine.views import Appended, DeviceStatus, TraceEntry
 from ..errors import InputRefused, LedgerError
 from ..ledger import Ledger
@@ -275,7 +275,7 @@ async def event_feed(request: Request[Any, Any, State]) -> list[FeedEvent]:
         FeedEvent(
             seq=row.seq,
             type=row.type,
-            at=parse_time(row.at),
+            at=parse_moment(row.at, field="at"),
             device=row.device,
             result=row.result,
             reason=row.reason,

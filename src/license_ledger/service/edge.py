@@ -21,7 +21,7 @@ from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Receive, Scope, Send
 
-from ..engine.moments import parse_time
+from ..engine.moments import moment as checked_moment
 from ..errors import InputRefused, LedgerError, UnknownDevice
 from .tokens import Forbidden, TokenError
 
@@ -95,14 +95,7 @@ def whole_number(text: str | None, field: str, *, default: int, least: int) -> i
 
 
 def moment(text: str | None, field: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return parse_time(text)
-    except (ValueError, TypeError):
-        raise InputRefused(
-            "an RFC 3339 timestamp such as 2026-01-31T12:00:00Z", repr(text), field=field
-        ) from None
+    return checked_moment(text, field=field)
 
 
 # --- errors: the one place they become HTTP statuses -----------------------------
