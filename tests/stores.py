@@ -107,6 +107,8 @@ class Store(Protocol):
     location: str
     #: What the database raises when a trigger or a constraint refuses a write.
     refused_error: type[Exception]
+    #: What the store says when an idempotency key is stored twice in its scope (a regex).
+    duplicate_key_error: str
 
     def open(
         self,
@@ -134,6 +136,7 @@ class SQLiteStore:
 
     name = "sqlite"
     refused_error: type[Exception] = sqlite3.IntegrityError
+    duplicate_key_error = r"^UNIQUE constraint failed: index 'events_by_idempotency_key'$"
 
     def __init__(self, folder: Path, name: str = "ledger.db") -> None:
         self.folder = folder

@@ -329,7 +329,7 @@ def test_end_to_end_verify_catches_tampering_with_sqlite3(tmp_path: Path) -> Non
     assert cli("append", "-", db=db, input=lines(STORY)).returncode == 0
     with sqlite3.connect(db) as conn:
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            conn.execute("UPDATE events SET result = 'activated' WHERE seq = 6")
+            conn.execute("UPDATE events SET type = 'CodeBlocked' WHERE seq = 6")
         conn.execute("DROP TRIGGER events_are_append_only_update")
         conn.execute(
             "UPDATE events SET payload = replace(payload, '\"term_days\":30', '\"term_days\":300') WHERE seq = 1"

@@ -119,8 +119,17 @@ class TestOpening:
         assert not store.exists()
         ledger = store.open()
         assert store.exists()
-        assert store.tables() == {"effects", "events", "ledger_meta", "schema_version", "snapshot"}
-        assert ledger.verify() == VerifyReport(ok=True, events=0, head_seq=0, head_hash=None)
+        assert store.tables() == {
+            "event_results",
+            "events",
+            "ledger_meta",
+            "schema_version",
+            "snapshots",
+            "status_after",
+        }
+        assert ledger.verify() == VerifyReport(
+            ok=True, events=0, head_seq=0, head_hash=None, unproven=audit.UNPROVEN
+        )
         assert ledger.events() == []
 
     def test_reopening_keeps_the_data(self, store: Store) -> None:
@@ -133,19 +142,21 @@ class TestOpening:
         again = store.open()
         assert seqs(again) == list(range(1, 23))
         assert [again.status(d, as_of=when(50)) for d in ("d1", "d2", "d3")] == before
-        assert again.verify() == VerifyReport(ok=True, events=22, head_seq=22, head_hash=head)
+        assert again.verify() == VerifyReport(
+            ok=True, events=22, head_seq=22, head_hash=head, unproven=audit.UNPROVEN
+        )
         [more] = again.append([updated("d2", "22.0", at=at(44))])
         assert (more.seq, more.result) == (23, "recorded")
         assert appended[-1].seq == 22
 
     def test_a_store_of_a_newer_schema_is_refused(self, store: Store) -> None:
         store.open().close()
-        store.record_schema_version(2)
+        store.record_schema_version(3)
         with pytest.raises(NewerSchema) as refused:
             store.open()
         assert str(refused.value) == (
-            f"{store.location}: store schema version 2, newer than this license-ledger "
-            "understands (1); upgrade license-ledger"
+            f"{store.location}: store schema version 3, newer than this license-ledger "
+            "understands (2); upgrade license-ledger"
         )
 
 
@@ -416,7 +427,7 @@ class TestIdempotency:
         with pytest.raises(InputRefused) as refused:
             ledger.append([updated("d1", "23.0", at=at(2)), updated("d1", "22.5", at=at(2), id="up-1")])
         assert str(refused.value) == (
-            "line 2, AppUpdated, `$.id`: expected the same content as event 2, stored under this id, "
+            "line 2, AppUpdated, `$.id`: expected the same content as event 2, stored under this idempotency key, "
             "found different content"
         )
         with pytest.raises(InputRefused) as refused:
@@ -439,7 +450,7 @@ class TestIdempotency:
         with pytest.raises(InputRefused) as refused:
             ledger.append([updated("d1", "23.0", at=at(2), id="j"), updated("d1", "23.1", at=at(2), id="j")])
         assert str(refused.value) == (
-            "line 2, AppUpdated, `$.id`: expected the same content as event 4, stored under this id, "
+            "line 2, AppUpdated, `$.id`: expected the same content as event 4, stored under this idempotency key, "
             "found different content"
         )
         assert seqs(ledger) == [1, 2, 3]
@@ -609,27 +620,29 @@ class TestAppendOnly:
         update = r"^license-ledger: the event log is append-only \(UPDATE refused\)$"
         delete = r"^license-ledger: the event log is append-only \(DELETE refused\)$"
         with pytest.raises(refused, match=update):
-            conn.execute("UPDATE events SET result = 'renewed' WHERE seq = 15")
+            conn.execute("UPDATE events SET type = 'LicenseRemoved' WHERE seq = 15")
         with pytest.raises(refused, match=delete):
             conn.execute("DELETE FROM events WHERE seq = 22")
         with pytest.raises(refused, match=delete):
             conn.execute("DELETE FROM events")
-        with pytest.raises(refused, match=update):
-            conn.execute("UPDATE effects SET status = '{}'")
-        with pytest.raises(refused, match=delete):
-            conn.execute("DELETE FROM effects")
 
-        row = ledger.events(after=21)[0]
-        columns = "seq, type, at, device, id, v, payload, hash, result, reason, detail, status"
-        values = [row.type, row.at, row.device, row.id, row.v, row.payload, row.hash, row.result, row.reason]
-        insert = f"INSERT INTO events ({columns}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+        row = next(iter(ledger.backend.events(after=21)))
+        columns = "seq, type, at, device, idempotency_key, schema_version, payload, hash"
+        values = [
+            row.type,
+            row.at,
+            row.device,
+            row.idempotency_key,
+            row.schema_version,
+            row.payload,
+            row.hash,
+        ]
+        insert = f"INSERT INTO events ({columns}) VALUES (?,?,?,?,?,?,?,?)"
         for seq in (1, 22, 24, 100):
             with pytest.raises(refused, match=r"^license-ledger: seq must be the next one$"):
-                conn.execute(insert, (seq, *values, row.detail, row.status))
-        with pytest.raises(refused, match=r"^UNIQUE constraint failed: events\.id$"):
-            conn.execute(
-                insert, (23, "CodeEntered", row.at, "d1", "d1-enters-b", 1, "{}", "0", "x", None, None, None)
-            )
+                conn.execute(insert, (seq, *values))
+        with pytest.raises(refused, match=store.duplicate_key_error):
+            conn.execute(insert, (23, "CodeEntered", row.at, "d1", "d1-enters-b", 1, "{}", "0"))
         assert list(ledger.export()) == exported
         assert ledger.verify().ok
 
@@ -665,37 +678,67 @@ class TestSnapshots:
         assert (report.ok, report.events, report.first_bad_seq) == (True, 22, None)
         snapshot = again.backend.snapshot()
         assert snapshot is not None
-        assert World.from_snapshot(snapshot[1]).same_as(again.world())
+        assert World.from_snapshot(snapshot.world).same_as(again.world())
 
     def test_verify_checks_the_snapshot(self, store: Store) -> None:
         ledger = store.open(snapshot_every=5)
         ledger.append(STORY[:9])
         snapshot = ledger.backend.snapshot()
-        assert snapshot is not None
-        seq, data = snapshot
-        assert seq == 9
-        world = World.from_snapshot(data)
+        assert snapshot is not None and snapshot.seq == 9
+        world = World.from_snapshot(snapshot.world)
         world.devices["d3"].app_version = "99.0"
         conn = store.raw()
-        conn.execute("UPDATE snapshot SET world = ?", (world.snapshot(),))
+        conn.execute("UPDATE snapshots SET world = ?", (world.snapshot(),))
         report = ledger.verify()
         assert (report.ok, report.first_bad_seq, report.problem) == (
             False,
             9,
             "the snapshot taken at this seq differs from replay",
         )
-        conn.execute("UPDATE snapshot SET seq = 40, world = ?", (data,))
+        conn.execute("UPDATE snapshots SET world = ?, chain_hash = ?", (snapshot.world, "0" * 64))
+        assert ledger.verify().problem == "the snapshot at this seq names another chain hash (it is not used)"
+        conn.execute("UPDATE snapshots SET chain_hash = ?, format = 1", (snapshot.chain_hash,))
+        assert ledger.verify().problem == "the snapshot at this seq has format 1, not 2 (it is not used)"
+        conn.execute("UPDATE snapshots SET seq = 40, format = 2")
         report = ledger.verify()
         assert (report.ok, report.first_bad_seq, report.problem) == (
             False,
             10,
-            "a snapshot exists at seq 40, beyond the last event",
+            "a snapshot claims seq 40, beyond the last event (seq 9)",
         )
+
+    @pytest.mark.parametrize("forgery", ["a seat given away", "beyond the head", "another chain", "garbage"])
+    def test_a_snapshot_that_does_not_match_the_log_is_not_used(self, store: Store, forgery: str) -> None:
+        ledger = store.open(snapshot_every=3)
+        ledger.append(
+            [issued(CODE_B, max_devices=1, at=at(0)), registered("d1", at=at(0)), registered("d2", at=at(0))]
+        )
+        ledger.append([entered("d1", CODE_B, at=at(1))])  # the only seat is d1's
+        ledger.close()
+        snapshot = store.open().backend.snapshot()
+        assert snapshot is not None and snapshot.seq == 3
+        conn = store.raw()
+        if forgery == "a seat given away":
+            # Written with the right chain hash: only verify's replay can tell.
+            forged = World.from_snapshot(snapshot.world)
+            conn.execute(
+                "UPDATE snapshots SET world = ?, seq = 4, chain_hash = ?", (forged.snapshot(), "0" * 64)
+            )
+        elif forgery == "beyond the head":
+            conn.execute("UPDATE snapshots SET seq = 400")
+        elif forgery == "another chain":
+            conn.execute("UPDATE snapshots SET chain_hash = ?", ("f" * 64,))
+        else:
+            conn.execute("UPDATE snapshots SET world = ?", (b"\x93garbage",))
+        reopened = store.open(snapshot_every=1000)
+        [second] = reopened.append([entered("d2", CODE_B, at=at(2))])
+        assert (second.result, second.reason) == ("rejected", "device_limit_reached")
+        assert not reopened.verify().ok
 
 
 def snapshot_seq(ledger: Ledger) -> int | None:
     snapshot = ledger.backend.snapshot()
-    return None if snapshot is None else snapshot[0]
+    return None if snapshot is None else snapshot.seq
 
 
 class Watched:

@@ -147,7 +147,7 @@ def check_seats_and_replay(ledger: Ledger) -> None:
     rows = ledger.events()
     assert [row.seq for row in rows] == list(range(1, len(rows) + 1))
     assert [row.at for row in rows] == sorted(row.at for row in rows)
-    ids = [row.id for row in rows if row.id is not None]
+    ids = [row.idempotency_key for row in rows if row.idempotency_key is not None]
     assert len(ids) == len(set(ids))
     details = [None if row.detail is None else json.loads(row.detail) for row in rows]
     stored = [(row.seq, row.result, row.reason, detail) for row, detail in zip(rows, details, strict=True)]
@@ -179,9 +179,9 @@ def test_concurrent_appenders_lose_nothing(tmp_path: Path) -> None:
                 if was_stored:
                     assert seq not in told
                     told[seq] = (kind, result, reason, event_id)
-                    assert row.id == event_id
+                    assert row.idempotency_key == event_id
                 else:  # answered from its id: another process stored it
-                    assert row.id == event_id
+                    assert row.idempotency_key == event_id
         assert sorted(told) == sorted(rows)
         # The children did write at the same time: their events interleave.
         writers = [row.device.split("-")[0] for row in rows.values() if row.device is not None]
@@ -264,8 +264,8 @@ def test_an_appender_killed_mid_batch_leaves_whole_batches(tmp_path: Path) -> No
             present: dict[int, set[int]] = defaultdict(set)
             prefix = f"batch-{round_}-"
             for row in ledger.events(after=expected_rows):
-                if row.id is not None and row.id.startswith(prefix):
-                    _, _, k, j = row.id.split("-")
+                if row.idempotency_key is not None and row.idempotency_key.startswith(prefix):
+                    _, _, k, j = row.idempotency_key.split("-")
                     present[int(k)].add(int(j))
             # Each batch whole or absent, and the whole ones are the first ones.
             assert all(found == set(range(size)) for found in present.values())

@@ -51,7 +51,7 @@ def tamper(path: Path, change: Callable[[sqlite3.Connection], object]) -> Verify
     """Drop the triggers, apply ``change`` with sqlite3, then verify with a fresh Ledger."""
     conn = sqlite3.connect(path, isolation_level=None)
     triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall()
-    assert len(triggers) == 5
+    assert len(triggers) == 3
     for (name,) in triggers:
         conn.execute(f"DROP TRIGGER {name}")
     change(conn)
@@ -78,18 +78,7 @@ def swap_rows(one: int, two: int) -> Callable[[sqlite3.Connection], None]:
     """Move whole rows (every column but seq), as a reordering would."""
 
     def change(conn: sqlite3.Connection) -> None:
-        for column in (
-            "type",
-            "at",
-            "device",
-            "id",
-            "payload",
-            "hash",
-            "result",
-            "reason",
-            "detail",
-            "status",
-        ):
+        for column in ("type", "at", "device", "idempotency_key", "payload", "hash"):
             swap(column, one, two)(conn)
 
     return change
@@ -107,9 +96,19 @@ CASES = {
         HASH_MISMATCH,
     ),
     "a result": (
-        sql("UPDATE events SET result = 'rejected', reason = 'device_limit_reached' WHERE seq = 6"),
+        sql("UPDATE event_results SET result = 'rejected', reason = 'device_limit_reached' WHERE seq = 6"),
         6,
         "stored result rejected/device_limit_reached differs from replay activated/None",
+    ),
+    "a result's details": (
+        sql("""UPDATE event_results SET detail = '{"blocked_devices":["d1"]}' WHERE seq = 7"""),
+        7,
+        "the stored details of this result differ from replay",
+    ),
+    "a result deleted": (
+        sql("DELETE FROM event_results WHERE seq = 9"),
+        9,
+        "no stored result for this event (the projection is incomplete: `rebuild` derives it)",
     ),
     "a copied column": (
         sql("UPDATE events SET device = 'd1' WHERE seq = 10"),
@@ -117,19 +116,22 @@ CASES = {
         "column device says 'd1', the payload 'd2'",
     ),
     "a stored status": (
-        sql("UPDATE events SET status = (SELECT status FROM events WHERE seq = 3) WHERE seq = 11"),
+        sql(
+            "UPDATE status_after SET status = (SELECT status FROM status_after WHERE seq = 3) "
+            "WHERE seq = 11 AND device = 'd2'"
+        ),
         11,
-        "the stored status after this event differs from replay",
+        "the stored status of d2 after this event differs from replay",
     ),
     "a schema version from the future": (
-        sql("UPDATE events SET v = 2 WHERE seq = 5"),
+        sql("UPDATE events SET schema_version = 2 WHERE seq = 5"),
         5,
-        "column v says 2, not a schema version this license-ledger knows (1 to 1)",
+        "column schema_version says 2, not a schema version this license-ledger knows (1 to 1)",
     ),
     "a schema version from before the first": (
-        sql("UPDATE events SET v = 0 WHERE seq = 5"),
+        sql("UPDATE events SET schema_version = 0 WHERE seq = 5"),
         5,
-        "column v says 0, not a schema version this license-ledger knows (1 to 1)",
+        "column schema_version says 0, not a schema version this license-ledger knows (1 to 1)",
     ),
     "a middle row deleted": (
         sql("DELETE FROM events WHERE seq = 8"),
@@ -143,22 +145,31 @@ CASES = {
     ),
     "two payloads swapped": (swap("payload", 10, 11), 10, HASH_MISMATCH),
     "two rows swapped": (swap_rows(3, 4), 3, HASH_MISMATCH),
-    "an effect of a block deleted": (
-        sql("DELETE FROM effects WHERE device = 'd2'"),
+    "the status a block left deleted": (
+        sql("DELETE FROM status_after WHERE device = 'd2' AND seq = 7"),
         7,
-        "the stored effects of CodeBlocked differ from replay in number",
+        "the stored status of d2 after this event differs from replay",
     ),
-    "an effect of a block added": (
+    "a status added to an event": (
         sql(
-            "INSERT INTO effects (seq, device, at, status) SELECT 10, device, at, status FROM effects LIMIT 1"
+            "INSERT INTO status_after (seq, device, at, state, status) "
+            "SELECT 10, 'd1', at, state, status FROM status_after WHERE seq = 7 AND device = 'd1'"
         ),
         10,
-        "the stored effects of CodeBlocked differ from replay in number",
+        "a status of d1 is stored for this event, but replay has none",
     ),
-    "an effect of a block altered": (
-        sql("UPDATE effects SET status = (SELECT status FROM events WHERE seq = 3) WHERE device = 'd1'"),
+    "the status a block left altered": (
+        sql(
+            "UPDATE status_after SET status = (SELECT status FROM status_after WHERE seq = 3) "
+            "WHERE device = 'd1' AND seq = 7"
+        ),
         7,
-        "a stored effect of CodeBlocked differs from replay",
+        "the stored status of d1 after this event differs from replay",
+    ),
+    "the last event deleted, its projection left": (
+        sql("DELETE FROM events WHERE seq = 12"),
+        12,
+        "the projection holds seq 12, beyond the last event (seq 11): events were removed from the end of the log",
     ),
 }
 
@@ -181,7 +192,13 @@ def test_a_truncated_tail_is_caught_against_the_noted_head(path: Path) -> None:
     assert noted.head_hash is not None
     head = (noted.head_seq, noted.head_hash)
 
-    report = tamper(path, sql("DELETE FROM events WHERE seq > 10"))
+    def truncate(conn: sqlite3.Connection) -> None:
+        # A careful forger drops the projection of the removed events too.
+        for table in ("events", "event_results", "status_after"):
+            conn.execute(f"DELETE FROM {table} WHERE seq > 10")
+        conn.execute("DELETE FROM snapshots")
+
+    report = tamper(path, truncate)
     # The rest of the chain is intact: only the noted head shows what is missing.
     assert (report.ok, report.head_seq) == (True, 10)
     with Ledger.open(path) as ledger:

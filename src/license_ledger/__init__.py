@@ -19,7 +19,15 @@ from .engine.events import (
 )
 from .engine.views import Appended, BackupView, DeviceStatus, LicenseView, Outcome, TraceEntry
 from .engine.world import World
-from .errors import InputRefused, LedgerError, NewerSchema, NotALedger, UnknownDevice
+from .errors import (
+    DamagedLedger,
+    InputRefused,
+    LedgerError,
+    NeedsMigration,
+    NewerSchema,
+    NotALedger,
+    UnknownDevice,
+)
 from .ledger import Ledger
 
 __all__ = [
@@ -32,6 +40,7 @@ __all__ = [
     "CodeEntered",
     "CodeIssued",
     "CodeRef",
+    "DamagedLedger",
     "ConsoleConnectionChanged",
     "DeviceRegistered",
     "DeviceStatus",
@@ -42,6 +51,7 @@ __all__ = [
     "LicenseExpired",
     "LicenseRemoved",
     "LicenseView",
+    "NeedsMigration",
     "NewerSchema",
     "NotALedger",
     "Outcome",

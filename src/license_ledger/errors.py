@@ -13,6 +13,8 @@ __all__ = [
     "UnknownDevice",
     "NotALedger",
     "NewerSchema",
+    "NeedsMigration",
+    "DamagedLedger",
 ]
 
 
@@ -95,3 +97,11 @@ class NotALedger(LedgerError):
 
 class NewerSchema(LedgerError):
     """A store written by a newer license-ledger than this one."""
+
+
+class NeedsMigration(LedgerError):
+    """A store written by an older license-ledger, opened for reading: ``migrate`` first."""
+
+
+class DamagedLedger(LedgerError):
+    """A store whose file is damaged (a corrupt page, a truncated file)."""

@@ -2,40 +2,72 @@
 
 An append is one write transaction: take the writer lock, bring the
 in-memory world up to the log's head (other processes may have appended),
-check and apply the whole batch, write it with its hash chain and projection,
-commit. A refused event refuses the batch and nothing is written.
+check and apply the whole batch, write its facts with their hash chain and
+their projection, commit. A refused event refuses the batch and nothing is
+written.
+
+Layer: above the store and the engine; the service and the command line
+call it.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import msgspec
 
 from .engine.codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
-from .engine.events import AnyEvent, CodeBlocked, Event
+from .engine.events import AnyEvent, Event
 from .engine.moments import format_time, moment, parse_moment, sortable_time, utc_now
-from .engine.views import Appended, DeviceStatus, Outcome, StoredStatus, TraceEntry, stored_status
+from .engine.views import Appended, DeviceStatus, StoredStatus, TraceEntry
 from .engine.world import World
-from .errors import InputRefused, UnknownDevice
+from .errors import DamagedLedger, InputRefused, UnknownDevice
 from .store import audit
 from .store.chain import GENESIS, link
-from .store.protocol import Backend, Effect, StoredEvent
-from .store.sqlite import SQLiteBackend
+from .store.projection import derive
+from .store.protocol import Backend, FeedRow, ResultRow, StatusRow, StoredEvent
+from .store.sqlite import Mode, SQLiteBackend
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "MigrationReport"]
 
-_json = msgspec.json.Encoder()
 _status_decoder = msgspec.json.Decoder(StoredStatus)
 _detail_decoder = msgspec.json.Decoder(dict[str, Any])
 
 #: Take a snapshot of the world every this many events, so that opening a big
 #: log for writing does not replay it from the start.
 SNAPSHOT_EVERY = 100_000
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn the backend's own errors (a damaged or unwritable store) into one-line LedgerErrors."""
+
+    @functools.wraps(method)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        backend: Backend = args[0]._backend  # type: ignore[attr-defined]
+        try:
+            return method(*args, **kwargs)
+        except backend.errors as exc:
+            raise backend.translate(exc) from None
+
+    return wrapper
+
+
+class MigrationReport(msgspec.Struct, frozen=True):
+    """What opening an older store did: the schema it had, and the chain head (unchanged)."""
+
+    from_version: int
+    to_version: int
+    events: int
+    head_seq: int
+    head_hash: str | None
 
 
 class Ledger:
@@ -53,6 +85,8 @@ class Ledger:
         self._snapshot_every = snapshot_every
         self._world: World | None = None
         self._snapshot_seq = 0
+        #: Set when opening migrated an older store.
+        self.migrated: MigrationReport | None = None
 
     @classmethod
     def open(
@@ -60,13 +94,30 @@ class Ledger:
         path: str | Path,
         *,
         create: bool = True,
+        read_only: bool = False,
         clock: Callable[[], datetime] = utc_now,
         synchronous: str = "FULL",
         snapshot_every: int = SNAPSHOT_EVERY,
+        progress: Callable[[int], None] | None = None,
     ) -> Ledger:
-        """Open the ledger at ``path``, creating file and tables if ``create``."""
-        backend = SQLiteBackend(path, create=create, synchronous=synchronous)
-        return cls(backend, clock=clock, snapshot_every=snapshot_every)
+        """Open the ledger at ``path``.
+
+        ``create``: create the file and its tables if missing. ``read_only``:
+        never write (not even a migration: an older file is refused, saying
+        that it needs ``migrate``). Opening an older file for writing
+        migrates it, in one transaction (``progress`` hears of the events
+        re-derived).
+        """
+        mode: Mode = "read" if read_only else "create" if create else "write"
+        backend = SQLiteBackend(path, mode=mode, synchronous=synchronous)
+        ledger = cls(backend, clock=clock, snapshot_every=snapshot_every)
+        if backend.needs_migration:
+            try:
+                ledger._migrate(progress)
+            except BaseException:
+                backend.close()
+                raise
+        return ledger
 
     @property
     def backend(self) -> Backend:
@@ -96,10 +147,10 @@ class Ledger:
 
     def tick(self, now: datetime | str | None = None) -> list[Appended]:
         """Append a LicenseExpired, at ``now``, for every active license due by then."""
-        now = moment(now, field="now")
+        given = moment(now, field="now")
 
         def due(world: World) -> list[tuple[int, AnyEvent]]:
-            when = now if now is not None else self._stamp_time(world)
+            when = given if given is not None else self._stamp_time(world)
             if world.last_at is not None and when < world.last_at:
                 raise InputRefused(
                     f"a time at or after {format_time(world.last_at)} (the last event's)",
@@ -115,6 +166,7 @@ class Ledger:
         sealed = [(line, seal(event, line=line)) for line, event in numbered]
         return self._write(lambda world: sealed)
 
+    @_translated
     def _write(self, make_batch: Callable[[World], list[tuple[int, AnyEvent]]]) -> list[Appended]:
         world: World | None = None
         try:
@@ -134,15 +186,17 @@ class Ledger:
         self, world: World, head_hash: str | None, batch: list[tuple[int, AnyEvent]]
     ) -> list[Appended]:
         seq, previous = world.count, head_hash or GENESIS
-        rows: list[StoredEvent] = []
-        effects: list[Effect] = []
+        facts: list[StoredEvent] = []
+        results: list[ResultRow] = []
+        statuses: list[StatusRow] = []
         appended: list[Appended] = []
-        in_batch: dict[str, StoredEvent] = {}
+        in_batch: dict[tuple[str | None, str], tuple[StoredEvent, ResultRow]] = {}
         for line, event in batch:
+            device: str | None = getattr(event, "device", None)
             if event.id is not None:
-                known = in_batch.get(event.id) or self._backend.by_id(event.id)
+                known = in_batch.get((device, event.id)) or self._stored_under(device, event.id)
                 if known is not None:
-                    appended.append(_repeat(event, known, line))
+                    appended.append(_repeat(event, *known, line))
                     continue
             if event.at is None:
                 event = stamp(event, self._stamp_time(world))
@@ -152,49 +206,42 @@ class Ledger:
                 raise refused.at_line(line) from None
             outcome = world.apply(event)
             seq += 1
-            row = self._row(world, seq, previous, event, outcome, effects)
-            previous = row.hash
-            rows.append(row)
-            if event.id is not None:
-                in_batch[event.id] = row
+            payload = encode(event).decode()
             assert event.at is not None
-            appended.append(Appended(seq, row.type, event.at, outcome.result, outcome.reason, outcome.detail))
-        self._backend.insert(rows, effects)
-        if world.count - self._snapshot_seq >= self._snapshot_every:
-            self._backend.save_snapshot(world.count, world.snapshot())
+            fact = StoredEvent(
+                seq,
+                type(event).__name__,
+                sortable_time(event.at),
+                device,
+                event.id,
+                event.v,
+                payload,
+                link(previous, seq, payload),
+            )
+            previous = fact.hash
+            result, changed = derive(world, seq, event, outcome)
+            facts.append(fact)
+            results.append(result)
+            statuses.extend(changed)
+            if event.id is not None:
+                in_batch[device, event.id] = (fact, result)
+            appended.append(
+                Appended(seq, fact.type, event.at, outcome.result, outcome.reason, outcome.detail)
+            )
+        self._backend.insert(facts, results, statuses)
+        if facts and world.count - self._snapshot_seq >= self._snapshot_every:
+            self._backend.save_snapshot(audit.make_snapshot(world, previous))
             self._snapshot_seq = world.count
         return appended
 
-    def _row(
-        self, world: World, seq: int, previous: str, event: AnyEvent, outcome: Outcome, effects: list[Effect]
-    ) -> StoredEvent:
-        payload = encode(event).decode()
-        assert event.at is not None
-        at = sortable_time(event.at)
-        device = getattr(event, "device", None)
-        status = None
-        if device is not None:
-            status = _json.encode(stored_status(world.devices[device], world.codes)).decode()
-        if isinstance(event, CodeBlocked) and outcome.detail:
-            for blocked in outcome.detail["blocked_devices"]:
-                state = stored_status(world.devices[blocked], world.codes)
-                effects.append(Effect(seq, blocked, at, _json.encode(state).decode()))
-        detail = None if outcome.detail is None else _json.encode(outcome.detail).decode()
-        # Positional: (seq, type, at, device, id, v, payload, hash, result, reason, detail, status).
-        return StoredEvent(
-            seq,
-            type(event).__name__,
-            at,
-            device,
-            event.id,
-            event.v,
-            payload,
-            link(previous, seq, payload),
-            outcome.result,
-            outcome.reason,
-            detail,
-            status,
-        )
+    def _stored_under(self, device: str | None, key: str) -> tuple[StoredEvent, ResultRow] | None:
+        """The event and result stored under an idempotency key in the scope of ``device``."""
+        known = self._backend.by_key(device, key)
+        if known is None:
+            return None
+        result = self._backend.result_of(known.seq)
+        assert result is not None, "every stored event has a result"
+        return known, result
 
     def _stamp_time(self, world: World) -> datetime:
         # Never earlier than the last event: concurrent appenders must not
@@ -203,25 +250,48 @@ class Ledger:
         return now if world.last_at is None or now >= world.last_at else world.last_at
 
     def _caught_up(self) -> tuple[World, str | None]:
-        """The world as of the log's head, and the head's hash (call inside the write transaction)."""
-        if self._world is None:
-            world = World()
-            snapshot = self._backend.snapshot()
-            if snapshot is not None:
-                self._snapshot_seq, data = snapshot
-                world = World.from_snapshot(data)
-            self._world = world
+        """The world as of the log's head, and the head's hash (call inside a transaction)."""
         head, head_hash = self._backend.head()
-        if head < self._world.count:
+        if self._world is not None and head < self._world.count:
             # The file was replaced by a shorter copy behind our back: start over.
             self._world, self._snapshot_seq = None, 0
-            return self._caught_up()
+        if self._world is None:
+            snapshot = self._backend.snapshot()
+            restored = audit.load_snapshot(self._backend, snapshot)
+            self._world = restored if restored is not None else World()
+            self._snapshot_seq = self._world.count
         if head != self._world.count:
             audit.replay_into(self._world, self._backend.payloads(after=self._world.count))
         return self._world, head_hash
 
+    # --- keeping the projection ----------------------------------------------
+
+    @_translated
+    def rebuild(self, progress: Callable[[int], None] | None = None) -> int:
+        """Throw the projection away and derive it anew from the log, in one transaction.
+
+        Returns the number of events replayed. The facts, and so the chain
+        head, are untouched.
+        """
+        with self._backend.write_transaction():
+            world = audit.rebuild(self._backend, progress)
+        self._world, self._snapshot_seq = world, world.count
+        return world.count
+
+    @_translated
+    def _migrate(self, progress: Callable[[int], None] | None) -> None:
+        backend = self._backend
+        with backend.write_transaction():
+            found = backend.found_version
+            backend.migrate_facts()
+            world = audit.rebuild(backend, progress)
+            head, head_hash = backend.head()
+        self._world, self._snapshot_seq = world, world.count
+        self.migrated = MigrationReport(found, backend.found_version, head, head, head_hash)
+
     # --- reading -------------------------------------------------------------
 
+    @_translated
     def status(self, device: str, as_of: datetime | str | None = None) -> DeviceStatus:
         """The device's status as of ``as_of`` (default: now; RFC 3339 text or datetime)."""
         when = moment(as_of, field="as_of") or self._clock()
@@ -230,9 +300,10 @@ class Ledger:
             raise UnknownDevice(device, format_time(when))
         return _status_decoder.decode(found[1]).at(device, when)
 
+    @_translated
     def trace(self, device: str) -> list[TraceEntry]:
         """Every event that concerns the device, its result and the state after it."""
-        rows = self._backend.device_rows(device)
+        rows = self._backend.device_trace(device)
         if not rows:
             raise UnknownDevice(device)
         return [
@@ -243,48 +314,69 @@ class Ledger:
                 result=row.result,
                 reason=row.reason,
                 detail=None if row.detail is None else _detail_decoder.decode(row.detail),
-                state=_status_decoder.decode(status).state,
+                state=row.state,
             )
-            for row, status in rows
+            for row in rows
         ]
 
-    def events(self, after: int = 0, limit: int | None = None) -> list[StoredEvent]:
-        """Stored rows in order, after a seq (a feed for followers)."""
-        return list(self._backend.events(after=after, limit=limit))
+    @_translated
+    def events(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
+        """Stored events with their results in order, after a seq (a feed for followers)."""
+        return self._backend.feed(after=after, limit=limit)
 
     def export(self) -> Iterator[str]:
         """The log as JSON lines that ``append`` accepts into a fresh store."""
-        for _, payload in self._backend.payloads():
-            yield payload
+        backend = self._backend
+        try:
+            with backend.read_transaction():
+                for _, payload in backend.payloads():
+                    yield payload
+        except backend.errors as exc:
+            raise backend.translate(exc) from None
 
+    @_translated
     def replay(
         self, as_of: datetime | str | None = None, progress: Callable[[int], None] | None = None
     ) -> audit.ReplaySummary:
         """Replay the whole log from scratch (ignoring the projection) and summarise."""
-        return audit.summarise(self._backend, as_of=moment(as_of, field="as_of"), progress=progress)
+        when = moment(as_of, field="as_of")
+        with self._backend.read_transaction():
+            return audit.summarise(self._backend, as_of=when, progress=progress)
 
     def verify(self, expect_head: tuple[int, str] | None = None) -> audit.VerifyReport:
-        """Check the chain, the projection and the snapshot against a full replay."""
+        """Check the chain, the projection and the snapshot against a full replay.
+
+        A damaged file is a finding, not an error: the report says so.
+        """
+        try:
+            return self._verify(expect_head)
+        except DamagedLedger as damaged:
+            head_seq = 0
+            return audit.VerifyReport(False, 0, head_seq, None, first_bad_seq=None, problem=str(damaged))
+
+    @_translated
+    def _verify(self, expect_head: tuple[int, str] | None) -> audit.VerifyReport:
         return audit.verify(self._backend, expect_head=expect_head)
 
+    @_translated
     def world(self) -> World:
         """The world as of the log's head (replayed or restored, kept in memory)."""
-        with self._backend.write_transaction():
+        with self._backend.read_transaction():
             return self._caught_up()[0]
 
 
-def _repeat(event: AnyEvent, known: StoredEvent, line: int) -> Appended:
-    """An event whose id is stored: the same content answers, other content is refused."""
-    stored = decode_stored(known.payload, known.v)
+def _repeat(event: AnyEvent, known: StoredEvent, result: ResultRow, line: int) -> Appended:
+    """An event whose key is stored: the same content answers, other content is refused."""
+    stored = decode_stored(known.payload, known.schema_version)
     assert stored.at is not None
     candidate = event if event.at is not None else stamp(event, stored.at)
     if encode(candidate).decode() != known.payload:
         raise InputRefused(
-            f"the same content as event {known.seq}, stored under this id",
+            f"the same content as event {known.seq}, stored under this idempotency key",
             "different content",
             field="$.id",
             line=line,
             event_type=type(event).__name__,
         )
-    detail = None if known.detail is None else _detail_decoder.decode(known.detail)
-    return Appended(known.seq, known.type, stored.at, known.result, known.reason, detail, stored=False)
+    detail = None if result.detail is None else _detail_decoder.decode(result.detail)
+    return Appended(known.seq, known.type, stored.at, result.result, result.reason, detail, stored=False)

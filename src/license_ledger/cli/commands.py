@@ -8,6 +8,7 @@ Errors become exit codes in one place, :class:`LedgerGroup`.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -87,7 +88,7 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.File("rb"))
 @db_option()
 @json_option
 def append(file: Any, db: Path, as_json: bool) -> None:
@@ -126,7 +127,7 @@ def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None
     Example:
       license-ledger status home-laptop --as-of 2025-06-01T00:00:00Z
     """
-    with Ledger.open(db, create=False) as ledger:
+    with Ledger.open(db, read_only=True) as ledger:
         result = ledger.status(device, as_of)
     if as_json:
         _print_json(result)
@@ -145,7 +146,7 @@ def trace(device: str, db: Path, as_json: bool) -> None:
     Example:
       license-ledger trace kids-tablet --json
     """
-    with Ledger.open(db, create=False) as ledger:
+    with Ledger.open(db, read_only=True) as ledger:
         entries = ledger.trace(device)
     if as_json:
         _print_json(entries)
@@ -189,16 +190,8 @@ def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
     Example:
       license-ledger verify --expect-head 38:913d09...
     """
-    noted = None
-    if expect_head is not None:
-        seq, sep, digest = expect_head.partition(":")
-        if not sep or not seq.isdigit() or len(digest) != 64:
-            raise click.BadParameter(
-                f"expected SEQ:HASH (a number, a colon, 64 hex digits), found {expect_head!r}",
-                param_hint="--expect-head",
-            )
-        noted = (int(seq), digest)
-    with Ledger.open(db, create=False) as ledger:
+    noted = None if expect_head is None else _noted_head(expect_head)
+    with Ledger.open(db, read_only=True) as ledger:
         report = ledger.verify(expect_head=noted)
     if as_json:
         _print_json(report)
@@ -220,7 +213,7 @@ def export(output: Any, db: Path) -> None:
     Example:
       license-ledger export -o backup.jsonl && license-ledger append backup.jsonl --db copy.db
     """
-    with Ledger.open(db, create=False) as ledger:
+    with Ledger.open(db, read_only=True) as ledger:
         for line in ledger.export():
             output.write(line + "\n")
 
@@ -236,7 +229,7 @@ def replay(as_of: datetime | None, db: Path, as_json: bool) -> None:
     Example:
       license-ledger replay --as-of 2025-12-31T23:59:59Z
     """
-    with Ledger.open(db, create=False) as ledger:
+    with Ledger.open(db, read_only=True) as ledger:
         if as_json or not sys.stdout.isatty():
             summary = ledger.replay(as_of)
         else:
@@ -248,12 +241,71 @@ def replay(as_of: datetime | None, db: Path, as_json: bool) -> None:
 
 
 def _replay_with_progress(ledger: Ledger, as_of: datetime | None) -> Any:
-    from rich.progress import Progress
+    with render.progress("Replaying", ledger.backend.head()[0]) as advance:
+        return ledger.replay(as_of, progress=advance)
 
-    total = ledger.backend.head()[0]
-    with Progress(console=render.console(stderr=True), transient=True) as progress:
-        task = progress.add_task("Replaying", total=total)
-        return ledger.replay(as_of, progress=lambda n: progress.advance(task, n))
+
+_HEAD = re.compile(r"(?P<seq>[0-9]{1,19}):(?P<hash>[0-9a-fA-F]{64})")
+
+
+def _noted_head(text: str) -> tuple[int, str]:
+    found = _HEAD.fullmatch(text.strip())
+    if found is None:
+        shown = repr(text) if len(text) <= 90 else repr(text[:87]) + "..."
+        raise click.BadParameter(
+            f"expected SEQ:HASH (a number, a colon, 64 hex digits, as `verify` prints), found {shown}",
+            param_hint="--expect-head",
+        )
+    return int(found["seq"]), found["hash"].lower()
+
+
+@main.command()
+@db_option()
+def rebuild(db: Path) -> None:
+    """Throw away everything derived (results, statuses, snapshot) and derive it anew from the log.
+
+    One transaction; the events and the chain head are untouched. Use it after
+    upgrading license-ledger, or when `verify` finds the projection damaged.
+
+    \b
+    Example:
+      license-ledger rebuild --db shop.db
+    """
+    with Ledger.open(db, create=False) as ledger:
+        total = ledger.backend.head()[0]
+        with render.progress("Rebuilding", total) as advance:
+            count = ledger.rebuild(progress=advance)
+    click.echo(f"Rebuilt the projection of {render.count(count, 'event')} from the log.")
+
+
+@main.command()
+@db_option()
+def migrate(db: Path) -> None:
+    """Bring a file written by an older license-ledger to this version's tables.
+
+    One transaction: the events are kept as they are (so the chain head stays),
+    results and statuses are derived anew. Read commands refuse an older file
+    until it is migrated; writing commands migrate it when they open it.
+
+    \b
+    Example:
+      license-ledger migrate --db old.db
+    """
+    with (
+        render.progress("Migrating", None) as advance,
+        Ledger.open(db, create=False, progress=advance) as ledger,
+    ):
+        done = ledger.migrated
+        head = ledger.backend.head()
+    if done is None:
+        click.echo(f"{db}: already at store schema {ledger.backend.found_version}; nothing to do.")
+        return
+    head_text = f"seq {done.head_seq} hash {done.head_hash}" if done.head_hash else "empty log"
+    click.echo(
+        f"Migrated {db} from store schema {done.from_version} to {done.to_version}: "
+        f"{render.count(done.events, 'event')} kept, projection derived anew.\nChain head: {head_text}"
+    )
+    assert head[0] == done.head_seq
 
 
 @main.command()
@@ -434,6 +486,6 @@ def token_revoke(token_id: str, tokens: Path) -> None:
 def _remove_ledger_file(path: Path) -> None:
     if not path.exists():
         return
-    Ledger.open(path, create=False).close()  # refuses a file that is not a ledger
+    Ledger.open(path, read_only=True).close()  # refuses a file that is not a ledger
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console, Group
@@ -15,7 +16,16 @@ from ..engine.moments import format_time
 from ..engine.views import Appended, DeviceStatus, TraceEntry
 from ..store.audit import ReplaySummary, VerifyReport
 
-__all__ = ["appended_table", "replay_tables", "status_panel", "trace_table", "verify_text", "why"]
+__all__ = [
+    "appended_table",
+    "count",
+    "progress",
+    "replay_tables",
+    "status_panel",
+    "trace_table",
+    "verify_text",
+    "why",
+]
 
 _STATE_STYLE = {"active": "green", "expired": "yellow", "blocked": "red", "unlicensed": "dim"}
 
@@ -120,8 +130,35 @@ def replay_tables(summary: ReplaySummary) -> Group:
 def verify_text(report: VerifyReport) -> str:
     if report.ok:
         head = f"seq {report.head_seq} hash {report.head_hash}" if report.head_hash else "empty log"
-        return f"OK: {report.events} events; chain, projection and snapshot intact.\nChain head: {head}"
+        text = (
+            f"OK: {count(report.events, 'event')}; chain, projection and snapshot intact.\nChain head: {head}"
+        )
+        return text if report.unproven is None else f"{text}\nNote: {report.unproven}."
+    if report.first_bad_seq is None:
+        return f"Damaged: {report.problem}"
     return f"Damaged at seq {report.first_bad_seq}: {report.problem}"
+
+
+def count(n: int, noun: str) -> str:
+    """``1 event``, ``2 events``: a number with its noun."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
+@contextmanager
+def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress bar on standard error while the block runs, on a terminal only.
+
+    Yields the callback that advances it by a number of events; on a pipe
+    (or in a log) it does nothing, so that output stays clean.
+    """
+    if not sys.stderr.isatty():
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def console(stderr: bool = False) -> Console:

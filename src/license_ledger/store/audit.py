@@ -1,9 +1,11 @@
-"""Audit: verify a store against its own log, and replay it from scratch.
+"""Audit: verify a store against its own log, replay it from scratch, rebuild its projection.
 
-``verify`` trusts nothing derived: it walks the hash chain row by row,
-checks the columns copied out of each payload, replays every event and
-compares the stored results, statuses and effects (the projection) and the
-snapshot with what replay derives. It names the first seq that is wrong.
+``verify`` trusts nothing derived: inside one read transaction it walks the
+hash chain row by row, checks the columns copied out of each payload,
+replays every event and compares the stored projection (results, the status
+after each event) and the snapshot with what :func:`projection.derive`
+derives. It names the first seq that is wrong. ``rebuild`` throws the
+projection away and stores that derivation instead.
 """
 
 from __future__ import annotations
@@ -17,17 +19,36 @@ from typing import Any
 
 import msgspec
 
-from ..engine.codec import STORED_DECODER, decode_stored
+from ..engine.codec import decode_stored
 from ..engine.events import SCHEMA_VERSION
 from ..engine.moments import sortable_time
-from ..engine.views import stored_status
 from ..engine.world import World
 from .chain import GENESIS, link
-from .protocol import Backend, Effect
+from .projection import Projected, derive, replay_rows
+from .protocol import Backend, ResultRow, Snapshot, StatusRow
 
-__all__ = ["ReplaySummary", "VerifyReport", "bulk", "replay_into", "summarise", "verify"]
+__all__ = [
+    "SNAPSHOT_FORMAT",
+    "UNPROVEN",
+    "ReplaySummary",
+    "VerifyReport",
+    "bulk",
+    "load_snapshot",
+    "make_snapshot",
+    "rebuild",
+    "replay_into",
+    "summarise",
+    "verify",
+]
 
-_json = msgspec.json.Encoder()
+#: The format of the snapshots this version writes; others are not trusted.
+SNAPSHOT_FORMAT = 2
+
+#: What a chain alone cannot prove (said by every verify without a noted head).
+UNPROVEN = (
+    "a chain cannot show that events were removed from its end: "
+    "note the head and pass it to --expect-head next time"
+)
 
 
 class VerifyReport(msgspec.Struct, frozen=True):
@@ -39,6 +60,8 @@ class VerifyReport(msgspec.Struct, frozen=True):
     head_hash: str | None
     first_bad_seq: int | None = None
     problem: str | None = None
+    #: What this verify could not prove (without a noted head: truncation).
+    unproven: str | None = None
 
 
 class ReplaySummary(msgspec.Struct, frozen=True):
@@ -71,10 +94,34 @@ def bulk() -> Iterator[None]:
 def replay_into(world: World, rows: Iterable[tuple[int, str]]) -> None:
     """Apply stored payloads ``(schema version, payload)`` to a world, in order."""
     apply = world.apply
-    decode = STORED_DECODER.decode
     with bulk():
         for version, payload in rows:
-            apply(decode(payload) if version == SCHEMA_VERSION else decode_stored(payload, version))
+            apply(decode_stored(payload, version))
+
+
+# --- snapshots -----------------------------------------------------------------------
+
+
+def make_snapshot(world: World, chain_hash: str) -> Snapshot:
+    """The world as a snapshot, tied to the chain hash of its last event."""
+    return Snapshot(world.count, chain_hash, SNAPSHOT_FORMAT, world.snapshot())
+
+
+def load_snapshot(backend: Backend, snapshot: Snapshot | None) -> World | None:
+    """The snapshot's world, if it can be trusted: its format, seq and chain hash match the log."""
+    if snapshot is None or snapshot.format != SNAPSHOT_FORMAT or snapshot.seq < 1:
+        return None
+    at_seq = next(iter(backend.events(after=snapshot.seq - 1, limit=1)), None)
+    if at_seq is None or at_seq.seq != snapshot.seq or at_seq.hash != snapshot.chain_hash:
+        return None
+    try:
+        world = World.from_snapshot(snapshot.world)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        return None
+    return world if world.count == snapshot.seq else None
+
+
+# --- replay, rebuild -------------------------------------------------------------------
 
 
 def summarise(
@@ -83,14 +130,13 @@ def summarise(
     """Replay the whole log (up to ``as_of``) into a fresh world and count."""
     world = World()
     apply = world.apply
-    decode = STORED_DECODER.decode
+    decode = decode_stored
     counts: dict[tuple[str, str | None], int] = {}
     at_most = None if as_of is None else sortable_time(as_of)
     # The hot loop of an audit: one decode and one fold per event, nothing else.
     with bulk():
         for version, payload in backend.payloads(at_most=at_most):
-            event = decode(payload) if version == SCHEMA_VERSION else decode_stored(payload, version)
-            outcome = apply(event)
+            outcome = apply(decode(payload, version))
             key = (outcome.result, outcome.reason)
             counts[key] = counts.get(key, 0) + 1
             if progress is not None and not world.count % 10_000:
@@ -110,11 +156,41 @@ def summarise(
     )
 
 
+def rebuild(backend: Backend, progress: Callable[[int], None] | None = None) -> World:
+    """Derive the whole projection anew from the log and store it (inside a write transaction)."""
+    world = World()
+
+    def projected() -> Iterator[Projected]:
+        for seq, _, rows in replay_rows(world, backend.numbered_payloads()):
+            if progress is not None and not seq % 10_000:
+                progress(10_000)
+            yield rows
+
+    with bulk():
+        backend.replace_projection(projected())
+    if progress is not None:
+        progress(world.count % 10_000)
+    head, head_hash = backend.head()
+    if head and head_hash is not None:
+        backend.save_snapshot(make_snapshot(world, head_hash))
+    return world
+
+
+# --- verify ------------------------------------------------------------------------------
+
+
 def verify(backend: Backend, *, expect_head: tuple[int, str] | None = None) -> VerifyReport:
-    """Check chain, columns, projection, effects and snapshot; name the first bad seq."""
+    """Check chain, columns, projection and snapshot in one read transaction; name the first bad seq."""
+    with backend.read_transaction():
+        return _verify(backend, expect_head)
+
+
+def _verify(backend: Backend, expect_head: tuple[int, str] | None) -> VerifyReport:
     world = World()
     previous = GENESIS
-    expected_effects: list[Effect] = []
+    stored_results = backend.results()
+    stored_statuses = backend.statuses()
+    next_status = next(stored_statuses, None)
     snapshot = backend.snapshot()
     seq = 0
 
@@ -131,66 +207,93 @@ def verify(backend: Backend, *, expect_head: tuple[int, str] | None = None) -> V
                 "the hash does not match: this row was altered, or rows before it were removed or reordered",
             )
         previous = row.hash
-        if not 1 <= row.v <= SCHEMA_VERSION:
+        if not 1 <= row.schema_version <= SCHEMA_VERSION:
             # Checked first: decoding would raise for a version it cannot upcast.
             return bad(
                 seq,
-                f"column v says {row.v}, not a schema version this license-ledger knows (1 to {SCHEMA_VERSION})",
+                f"column schema_version says {row.schema_version}, not a schema version this "
+                f"license-ledger knows (1 to {SCHEMA_VERSION})",
             )
         try:
-            event = decode_stored(row.payload, row.v)
+            event = decode_stored(row.payload, row.schema_version)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             return bad(seq, f"the payload does not decode ({exc})")
         copied: dict[str, Any] = {
             "type": type(event).__name__,
             "at": sortable_time(event.at) if event.at else None,
             "device": getattr(event, "device", None),
-            "id": event.id,
+            "idempotency_key": event.id,
         }
         for column, value in copied.items():
             if getattr(row, column) != value:
                 return bad(seq, f"column {column} says {getattr(row, column)!r}, the payload {value!r}")
-        outcome = world.apply(event)
-        detail = None if outcome.detail is None else _json.encode(outcome.detail).decode()
-        if (row.result, row.reason, row.detail) != (outcome.result, outcome.reason, detail):
-            return bad(
-                seq,
-                f"stored result {row.result}/{row.reason} differs from replay {outcome.result}/{outcome.reason}",
-            )
-        device = copied["device"]
-        status = None
-        if device is not None:
-            status = _json.encode(stored_status(world.devices[device], world.codes)).decode()
-        if row.status != status:
-            return bad(seq, "the stored status after this event differs from replay")
-        if outcome.detail is not None and "blocked_devices" in outcome.detail:
-            for blocked in outcome.detail["blocked_devices"]:
-                state = _json.encode(stored_status(world.devices[blocked], world.codes)).decode()
-                expected_effects.append(Effect(seq, blocked, copied["at"], state))
-        if (
-            snapshot is not None
-            and snapshot[0] == seq
-            and not World.from_snapshot(snapshot[1]).same_as(world)
-        ):
-            return bad(seq, "the snapshot taken at this seq differs from replay")
-    if snapshot is not None and snapshot[0] > seq:
-        return bad(seq + 1, f"a snapshot exists at seq {snapshot[0]}, beyond the last event")
-    stored_effects = sorted(backend.effects(), key=lambda e: (e.seq, e.device))
-    expected_effects.sort(key=lambda e: (e.seq, e.device))
-    for stored, expected in zip(stored_effects, expected_effects, strict=False):
-        if stored != expected:
-            return bad(min(stored.seq, expected.seq), "a stored effect of CodeBlocked differs from replay")
-    if len(stored_effects) != len(expected_effects):
-        # Name the event of the first effect that is missing or extra, not the last event.
-        longer, shorter = sorted((stored_effects, expected_effects), key=len, reverse=True)
-        unmatched = longer[len(shorter)]
-        return bad(unmatched.seq, "the stored effects of CodeBlocked differ from replay in number")
+        result, statuses = derive(world, seq, event, world.apply(event))
+        stored = next(stored_results, None)
+        if stored != result:
+            return bad(seq, _result_problem(stored, result))
+        stored_here = []
+        while next_status is not None and next_status.seq <= seq:
+            stored_here.append(next_status)
+            next_status = next(stored_statuses, None)
+        if stored_here != statuses:
+            return bad(seq, _status_problem(seq, stored_here, statuses))
+        if snapshot is not None and snapshot.seq == seq:
+            problem = _snapshot_problem(snapshot, row.hash, world)
+            if problem is not None:
+                return bad(seq, problem)
+    extra = next(stored_results, None)
+    beyond = extra.seq if extra is not None else next_status.seq if next_status is not None else None
+    if beyond is not None:
+        return bad(
+            beyond,
+            f"the projection holds seq {beyond}, beyond the last event (seq {seq}): "
+            "events were removed from the end of the log",
+        )
+    if snapshot is not None and snapshot.seq > seq:
+        return bad(seq + 1, f"a snapshot claims seq {snapshot.seq}, beyond the last event (seq {seq})")
     head_hash = previous if seq else None
-    if expect_head is not None:
-        want_seq, want_hash = expect_head
-        if want_seq > seq:
-            return bad(seq + 1, f"the noted head is seq {want_seq}, but the log ends at seq {seq}: truncated")
-        found = next(iter(backend.events(after=want_seq - 1, limit=1)), None) if want_seq else None
-        if found is None or found.hash != want_hash:
-            return bad(want_seq, "the hash at the noted head differs: history was rewritten")
+    if expect_head is None:
+        return VerifyReport(True, seq, seq, head_hash, unproven=UNPROVEN)
+    want_seq, want_hash = expect_head
+    if want_seq > seq:
+        return bad(seq + 1, f"the noted head is seq {want_seq}, but the log ends at seq {seq}: truncated")
+    found = next(iter(backend.events(after=want_seq - 1, limit=1)), None) if want_seq else None
+    if found is None or found.hash != want_hash:
+        return bad(want_seq, "the hash at the noted head differs: history was rewritten")
     return VerifyReport(True, seq, seq, head_hash)
+
+
+def _result_problem(stored: ResultRow | None, derived: ResultRow) -> str:
+    if stored is None or stored.seq != derived.seq:
+        return "no stored result for this event (the projection is incomplete: `rebuild` derives it)"
+    return (
+        f"stored result {stored.result}/{stored.reason} differs from replay {derived.result}/{derived.reason}"
+        if (stored.result, stored.reason) != (derived.result, derived.reason)
+        else "the stored details of this result differ from replay"
+    )
+
+
+def _status_problem(seq: int, stored: list[StatusRow], derived: list[StatusRow]) -> str:
+    expected = {row.device: row for row in derived}
+    for row in stored:
+        if row.seq != seq or row.device not in expected:
+            return f"a status of {row.device} is stored for this event, but replay has none"
+    found = {row.device: row for row in stored}
+    device = next(name for name, row in expected.items() if found.get(name) != row)
+    return f"the stored status of {device} after this event differs from replay"
+
+
+def _snapshot_problem(snapshot: Snapshot, chain_hash: str, world: World) -> str | None:
+    if snapshot.format != SNAPSHOT_FORMAT:
+        return (
+            f"the snapshot at this seq has format {snapshot.format}, not {SNAPSHOT_FORMAT} (it is not used)"
+        )
+    if snapshot.chain_hash != chain_hash:
+        return "the snapshot at this seq names another chain hash (it is not used)"
+    try:
+        saved = World.from_snapshot(snapshot.world)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        return "the snapshot at this seq does not decode (it is not used)"
+    if not saved.same_as(world):
+        return "the snapshot taken at this seq differs from replay"
+    return None

@@ -1,25 +1,33 @@
-"""The interface every storage backend implements.
+"""The interface every storage backend implements, and the rows it stores.
 
-A backend stores rows and answers queries about them; it knows no rule. The
-:class:`~license_ledger.ledger.Ledger` does the rest (validate, derive
-results, chain hashes) inside :meth:`Backend.write_transaction`, which must
-serialise writers across processes. ``tests/test_store_contract.py`` is the
-contract every backend runs.
+A backend stores two kinds of rows and knows no rule. **Facts**
+(:class:`StoredEvent`): what happened, append-only, covered by the hash
+chain. **The projection** (:class:`ResultRow`, :class:`StatusRow`): what the
+rules derived from the facts, written in the same transaction so that status
+is one indexed read, and thrown away and derived anew by ``rebuild``.
+:mod:`license_ledger.store.projection` is the one function that derives it.
+
+The :class:`~license_ledger.ledger.Ledger` does the rest (validate, derive,
+chain) inside :meth:`Backend.write_transaction`, which must serialise writers
+across processes. ``tests/test_store_contract.py`` is the contract every
+backend runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Protocol
 
 import msgspec
 
-__all__ = ["Backend", "Effect", "StoredEvent"]
+from ..errors import LedgerError
+
+__all__ = ["Backend", "FeedRow", "ResultRow", "Snapshot", "StatusRow", "StoredEvent", "TraceRow"]
 
 
 class StoredEvent(msgspec.Struct, frozen=True):
-    """One row of the log, as a backend stores it."""
+    """One fact of the log, as a backend stores it."""
 
     seq: int
     #: The event type, the time (fixed-width RFC 3339, sortable as text), the
@@ -28,75 +36,159 @@ class StoredEvent(msgspec.Struct, frozen=True):
     type: str
     at: str
     device: str | None
-    id: str | None
+    idempotency_key: str | None
     #: The schema version of the payload.
-    v: int
+    schema_version: int
     #: The canonical JSON of the sealed event: what the hash chain covers.
     payload: str
     #: SHA-256 (hex) over the previous row's hash and this row's seq and payload.
     hash: str
-    #: The projection: derived by replay, checked by ``verify``.
+
+
+class ResultRow(msgspec.Struct, frozen=True):
+    """The projection: what replay derived for one event."""
+
+    seq: int
     result: str
     reason: str | None
+    #: What the checks compared (JSON), to answer "why".
     detail: str | None
-    #: The device's status right after this event (JSON), for events naming a device.
-    status: str | None
 
 
-class Effect(msgspec.Struct, frozen=True):
-    """A device changed by an event that does not name it (CodeBlocked)."""
+class StatusRow(msgspec.Struct, frozen=True):
+    """The projection: a device's status right after an event that concerns it.
+
+    One per event naming a device, and one per device that a CodeBlocked
+    blocked (the event does not name them).
+    """
 
     seq: int
     device: str
     at: str
+    state: str
+    #: The whole status (JSON), ``provisional`` left to the moment asked about.
     status: str
+
+
+class TraceRow(msgspec.Struct, frozen=True):
+    """One event of a device's story: the fact, its result, the device's state after it."""
+
+    seq: int
+    type: str
+    at: str
+    result: str
+    reason: str | None
+    detail: str | None
+    state: str
+
+
+class FeedRow(StoredEvent, frozen=True):
+    """One fact with its result, for followers of the log."""
+
+    result: str
+    reason: str | None
+    detail: str | None
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    """A saved world: trusted only when its chain hash and format match."""
+
+    seq: int
+    #: The chain hash of event ``seq`` when the snapshot was taken.
+    chain_hash: str
+    #: The snapshot format it was written in (``engine`` snapshot format).
+    format: int
+    world: bytes
 
 
 class Backend(Protocol):
     """Storage for the log and its projection."""
 
+    #: The exceptions the backend's calls raise for a damaged, locked or unwritable store.
+    errors: tuple[type[Exception], ...]
+
+    def translate(self, exc: Exception) -> LedgerError:
+        """One line naming the store and what is wrong, for an exception in :attr:`errors`."""
+        ...
+
+    #: The store schema version the store had when opened.
+    found_version: int
+
+    @property
+    def needs_migration(self) -> bool:
+        """True when the store was written by an older schema (the Ledger migrates it)."""
+        ...
+
+    def migrate_facts(self) -> None:
+        """Move an older store's facts to the current schema (inside a write transaction)."""
+        ...
+
     def write_transaction(self) -> AbstractContextManager[None]:
         """Hold the single writer lock; commit on success, roll back on error."""
+        ...
+
+    def read_transaction(self) -> AbstractContextManager[None]:
+        """Make every read until the end of the block see one consistent state of the store."""
         ...
 
     def head(self) -> tuple[int, str | None]:
         """The last seq (0 when empty) and its hash."""
         ...
 
-    def insert(self, events: list[StoredEvent], effects: list[Effect]) -> None:
-        """Store rows (inside a write transaction)."""
+    def insert(self, events: list[StoredEvent], results: list[ResultRow], statuses: list[StatusRow]) -> None:
+        """Store facts and their projection (inside a write transaction)."""
         ...
 
     def events(self, after: int = 0, limit: int | None = None) -> Iterator[StoredEvent]:
-        """Rows in seq order, from ``after + 1``."""
+        """Facts in seq order, from ``after + 1``."""
+        ...
+
+    def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
+        """Facts with their results in seq order, from ``after + 1``."""
         ...
 
     def payloads(self, after: int = 0, at_most: str | None = None) -> Iterator[tuple[int, str]]:
         """(schema version, payload) in seq order: what replay needs, streamed."""
         ...
 
-    def effects(self) -> Iterator[Effect]:
-        """Every effect row, in (seq, device) order."""
+    def numbered_payloads(self, after: int = 0) -> Iterator[tuple[int, int, str]]:
+        """(seq, schema version, payload) in seq order."""
         ...
 
-    def by_id(self, event_id: str) -> StoredEvent | None:
-        """The row stored under an idempotency key."""
+    def results(self) -> Iterator[ResultRow]:
+        """Every stored result, in seq order."""
+        ...
+
+    def statuses(self) -> Iterator[StatusRow]:
+        """Every stored status row, in (seq, device) order."""
+        ...
+
+    def by_key(self, device: str | None, key: str) -> StoredEvent | None:
+        """The event stored under an idempotency key, in the scope of ``device``."""
+        ...
+
+    def result_of(self, seq: int) -> ResultRow | None:
+        """The stored result of one event."""
         ...
 
     def device_status(self, device: str, at_most: str) -> tuple[int, str] | None:
         """The device's latest status row at or before a time, with its seq."""
         ...
 
-    def device_rows(self, device: str) -> list[tuple[StoredEvent, str]]:
-        """Every row that concerns a device, with its status after, in order."""
+    def device_trace(self, device: str) -> list[TraceRow]:
+        """Every event that concerns a device, with its result and the status after, in order."""
         ...
 
-    def snapshot(self) -> tuple[int, bytes] | None:
-        """The latest world snapshot and the seq it was taken at."""
+    def replace_projection(self, rows: Iterable[tuple[ResultRow, list[StatusRow]]]) -> None:
+        """Drop the projection and store ``rows`` instead (inside a write transaction)."""
         ...
 
-    def save_snapshot(self, seq: int, data: bytes) -> None:
-        """Replace the snapshot (inside a write transaction)."""
+    def snapshot(self) -> Snapshot | None:
+        """The latest saved world."""
+        ...
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        """Replace the saved world (inside a write transaction)."""
         ...
 
     def close(self) -> None: ...

@@ -1,87 +1,122 @@
-"""The embedded default: one SQLite file, written through sqlite-utils.
+"""The embedded default: one SQLite file.
 
-Guarantees come from the schema, not from Python: triggers refuse UPDATE and
-DELETE on the log and any seq that is not the next one; a unique index makes
-an idempotency key name one event. Writers serialise on ``BEGIN IMMEDIATE``.
-The file stays browsable: ``seq``, ``type``, ``at``, ``device`` columns and
-the payload as JSON text. See ``docs/storage.md``.
+Guarantees come from the schema, not from Python (``sqlite_schema``):
+triggers refuse UPDATE and DELETE on the log and any seq that is not the
+next one; a unique index makes an idempotency key name one event in its
+scope. Writers serialise on ``BEGIN IMMEDIATE``. Read commands open the file
+read-only and never write to it, not even the ``-wal`` and ``-shm`` files
+SQLite keeps beside a file in use. See ``docs/storage.md``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import time
+import urllib.parse
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import sqlite_utils
 
 from ..engine.moments import format_time, utc_now
-from ..errors import NewerSchema, NotALedger
-from .protocol import Effect, StoredEvent
+from ..errors import DamagedLedger, LedgerError, NeedsMigration, NewerSchema, NotALedger
+from . import sqlite_schema
+from .protocol import FeedRow, ResultRow, Snapshot, StatusRow, StoredEvent, TraceRow
 
-__all__ = ["STORE_SCHEMA_VERSION", "SQLiteBackend"]
+__all__ = ["Mode", "SQLiteBackend"]
 
-#: The version of the tables below; a newer file is refused, never guessed at.
-STORE_SCHEMA_VERSION = 1
-FORMAT = "license-ledger"
+_FACT_COLUMNS = "seq, type, at, device, idempotency_key, schema_version, payload, hash"
+_CHUNK = 10_000
 
-_COLUMNS = "seq, type, at, device, id, v, payload, hash, result, reason, detail, status"
-
-_SCHEMA = """
-CREATE INDEX events_by_device ON events(device) WHERE device IS NOT NULL;
-CREATE UNIQUE INDEX events_by_id ON events(id) WHERE id IS NOT NULL;
-CREATE TRIGGER events_are_append_only_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'license-ledger: the event log is append-only (UPDATE refused)'); END;
-CREATE TRIGGER events_are_append_only_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'license-ledger: the event log is append-only (DELETE refused)'); END;
-CREATE TRIGGER events_seq_is_gapless BEFORE INSERT ON events
-WHEN NEW.seq IS NOT (SELECT COALESCE(MAX(seq), 0) + 1 FROM events)
-BEGIN SELECT RAISE(ABORT, 'license-ledger: seq must be the next one'); END;
-CREATE TRIGGER effects_are_append_only_update BEFORE UPDATE ON effects
-BEGIN SELECT RAISE(ABORT, 'license-ledger: the event log is append-only (UPDATE refused)'); END;
-CREATE TRIGGER effects_are_append_only_delete BEFORE DELETE ON effects
-BEGIN SELECT RAISE(ABORT, 'license-ledger: the event log is append-only (DELETE refused)'); END;
-"""
+Mode = Literal["write", "create", "read"]
 
 
 class SQLiteBackend:
-    """A ledger in one SQLite file (WAL mode)."""
+    """A ledger in one SQLite file (WAL mode).
 
-    def __init__(self, path: str | Path, *, create: bool = True, synchronous: str = "FULL") -> None:
+    ``mode``: ``create`` opens or creates a file for writing (migrating an
+    older schema), ``write`` opens an existing file for writing, ``read``
+    opens an existing file read-only and refuses one that needs migrating.
+    """
+
+    def __init__(self, path: str | Path, *, mode: Mode = "create", synchronous: str = "FULL") -> None:
         self.path = Path(path)
-        if not create and not self.path.exists():
-            raise NotALedger(f"{self.path}: no such file (nothing to open; `append` creates one)")
-        if self.path.is_dir():
-            raise NotALedger(f"{self.path}: is a folder, not a license-ledger file")
-        if not self.path.parent.is_dir():
-            raise NotALedger(f"{self.path}: cannot create a ledger there: no folder {self.path.parent}")
+        self.mode = mode
+        #: The store schema version the file had when opened (older ones are migrated by the Ledger).
+        self.found_version = sqlite_schema.STORE_SCHEMA_VERSION
+        self._identity: tuple[int, int] | None = None
+        self._refuse_path()
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
-            self._conn = conn
-            self.db = sqlite_utils.Database(conn)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            # Look before writing: journal_mode = WAL is recorded in the file, and a
-            # file that is refused must be left exactly as it was.
-            self._refuse_foreign()
-            conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: a commit is on disk before append returns, even across a power
-            # cut. NORMAL survives a crash of the process only (see docs/storage.md).
-            conn.execute(f"PRAGMA synchronous = {_pragma_value(synchronous)}")
-            conn.execute("PRAGMA cache_size = -65536")
-            conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            self._conn = self._connect(synchronous)
+            self.db = sqlite_utils.Database(self._conn)
             self._ensure_schema()
         except sqlite3.DatabaseError as exc:
             self._close_quietly()
-            raise NotALedger(f"{self.path}: not a license-ledger file ({exc})") from None
+            raise self.translate(exc) from None
         except BaseException:
             self._close_quietly()
             raise
 
-    # --- schema --------------------------------------------------------------
+    # --- opening ---------------------------------------------------------------
+
+    def _refuse_path(self) -> None:
+        path = self.path
+        if path.is_dir():
+            raise NotALedger(f"{path}: is a folder, not a license-ledger file")
+        if not path.parent.is_dir():
+            raise NotALedger(f"{path}: cannot create a ledger there: no folder {path.parent}")
+        if self.mode != "create" and not path.exists():
+            raise NotALedger(f"{path}: no such file (nothing to open; `append` creates one)")
+        if self.mode == "read" and path.stat().st_size == 0:
+            raise NotALedger(f"{path}: an empty file, not a license-ledger file")
+
+    def _connect(self, synchronous: str) -> sqlite3.Connection:
+        if self.mode == "read":
+            return self._connect_read_only()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        # Look before writing: journal_mode = WAL is recorded in the file, and a
+        # file that is refused must be left exactly as it was.
+        self._conn = conn
+        self._refuse_foreign()
+        _enable_wal(conn)
+        # FULL: a commit is on disk before append returns, even across a power
+        # cut. NORMAL survives a crash of the process only (see docs/storage.md).
+        conn.execute(f"PRAGMA synchronous = {_pragma_value(synchronous)}")
+        conn.execute("PRAGMA cache_size = -65536")
+        conn.execute("PRAGMA wal_autocheckpoint = 10000")
+        return conn
+
+    def _connect_read_only(self) -> sqlite3.Connection:
+        # A file in use has its -wal beside it: read through it (mode=ro creates
+        # nothing then). A file nobody has open has none, and even a read-only
+        # connection would create -wal and -shm files: read it as immutable, and
+        # notice if a writer changed it meanwhile (check_unchanged).
+        name = urllib.parse.quote(str(self.path.resolve()))
+        if Path(f"{self.path}-wal").exists():
+            uri = f"file:{name}?mode=ro"
+        else:
+            uri = f"file:{name}?mode=ro&immutable=1"
+            self._identity = self._file_identity()
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False, timeout=60)
+        conn.execute("PRAGMA busy_timeout = 60000")
+        return conn
+
+    def _file_identity(self) -> tuple[int, int]:
+        stat = self.path.stat()
+        return stat.st_mtime_ns, stat.st_size
+
+    def check_unchanged(self) -> None:
+        """Refuse what was read as immutable if a writer changed the file meanwhile."""
+        if self._identity is None:
+            return
+        if Path(f"{self.path}-wal").exists() or self._file_identity() != self._identity:
+            raise LedgerError(f"{self.path}: the file changed while it was being read; run the command again")
 
     def _refuse_foreign(self) -> None:
-        tables = set(self.db.table_names())
+        tables = _tables(self._conn)
         if tables and "ledger_meta" not in tables:
             raise NotALedger(
                 f"{self.path}: an SQLite database, but not a license-ledger file "
@@ -89,59 +124,64 @@ class SQLiteBackend:
             )
 
     def _ensure_schema(self) -> None:
-        tables = set(self.db.table_names())
-        if "ledger_meta" in tables:
+        if "ledger_meta" in _tables(self._conn):
             self._check_version()
             return
         self._refuse_foreign()
+        if self.mode == "read":
+            raise NotALedger(f"{self.path}: an empty SQLite file, not a license-ledger file")
         with self.write_transaction():
-            if "ledger_meta" in self.db.table_names():  # another process won the race
+            if "ledger_meta" in _tables(self._conn):  # another process won the race
+                self._check_version()
                 return
-            self.db.table("ledger_meta").create({"key": str, "value": str}, pk="key")
-            self.db.table("schema_version").create({"version": int, "applied_at": str}, pk="version")
-            self.db.table("events").create(
-                {
-                    "seq": int,
-                    "type": str,
-                    "at": str,
-                    "device": str,
-                    "id": str,
-                    "v": int,
-                    "payload": str,
-                    "hash": str,
-                    "result": str,
-                    "reason": str,
-                    "detail": str,
-                    "status": str,
-                },
-                pk="seq",
-                not_null=["type", "at", "v", "payload", "hash", "result"],
-            )
-            self.db.table("effects").create(
-                {"seq": int, "device": str, "at": str, "status": str},
-                pk=("device", "seq"),
-                not_null=["seq", "device", "at", "status"],
-            )
-            self.db.table("snapshot").create({"id": int, "seq": int, "world": bytes}, pk="id")
-            for statement in _SCHEMA.strip().split(";\n"):
-                self._conn.execute(statement)
-            self.db.table("ledger_meta").insert({"key": "format", "value": FORMAT})
-            self.db.table("schema_version").insert(
-                {"version": STORE_SCHEMA_VERSION, "applied_at": format_time(utc_now())}
-            )
+            sqlite_schema.create(self._conn, format_time(utc_now()))
 
     def _check_version(self) -> None:
         row = self._conn.execute("SELECT value FROM ledger_meta WHERE key = 'format'").fetchone()
-        if row is None or row[0] != FORMAT:
-            raise NotALedger(f"{self.path}: ledger_meta does not say {FORMAT!r}")
-        (version,) = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        if version is None or version > STORE_SCHEMA_VERSION:
+        if row is None or row[0] != sqlite_schema.FORMAT:
+            raise NotALedger(f"{self.path}: ledger_meta does not say {sqlite_schema.FORMAT!r}")
+        (version,) = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = sqlite_schema.STORE_SCHEMA_VERSION
+        if not isinstance(version, int) or version > current:
             raise NewerSchema(
                 f"{self.path}: store schema version {version}, newer than this "
-                f"license-ledger understands ({STORE_SCHEMA_VERSION}); upgrade license-ledger"
+                f"license-ledger understands ({current}); upgrade license-ledger"
+            )
+        self.found_version = version
+        if version < current and self.mode == "read":
+            raise NeedsMigration(
+                f"{self.path}: written by an older license-ledger (store schema {version}); "
+                f"run `license-ledger migrate --db {self.path}` first (it keeps every event and the chain head)"
             )
 
-    # --- writing -------------------------------------------------------------
+    @property
+    def needs_migration(self) -> bool:
+        return self.found_version < sqlite_schema.STORE_SCHEMA_VERSION
+
+    def migrate_facts(self) -> None:
+        """Move an older file's facts to this schema (inside a write transaction)."""
+        sqlite_schema.migrate_facts(self._conn, self.found_version, format_time(utc_now()))
+        self.found_version = sqlite_schema.STORE_SCHEMA_VERSION
+
+    # --- errors ------------------------------------------------------------------
+
+    #: The exceptions this backend's calls raise for a damaged, locked or unwritable file.
+    errors: tuple[type[Exception], ...] = (sqlite3.DatabaseError,)
+
+    def translate(self, exc: Exception) -> LedgerError:
+        """One line naming the file and what is wrong, for an exception in :attr:`errors`."""
+        text = str(exc)
+        if "readonly" in text or "read-only" in text or "unable to open" in text:
+            return LedgerError(
+                f"{self.path}: cannot write here ({text}); is the file or its folder read-only?"
+            )
+        if "not a database" in text:
+            return NotALedger(f"{self.path}: not a license-ledger file ({text})")
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in text:
+            return LedgerError(f"{self.path}: another process holds the file too long ({text})")
+        return DamagedLedger(f"{self.path}: the file is damaged ({text})")
+
+    # --- transactions ----------------------------------------------------------
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
@@ -153,37 +193,61 @@ class SQLiteBackend:
             raise
         self._conn.execute("COMMIT")
 
-    def insert(self, events: list[StoredEvent], effects: list[Effect]) -> None:
+    @contextmanager
+    def read_transaction(self) -> Iterator[None]:
+        # In WAL mode a read transaction sees one state of the file from its
+        # first read on, whatever writers commit meanwhile.
+        self._conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._conn.execute("COMMIT")
+        self.check_unchanged()
+
+    # --- writing -------------------------------------------------------------
+
+    def insert(self, events: list[StoredEvent], results: list[ResultRow], statuses: list[StatusRow]) -> None:
         # Plain executemany: sqlite-utils' insert_all costs ~2x for rows we already
         # shaped, and we are inside our own transaction anyway.
         self._conn.executemany(
-            f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO events ({_FACT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
             [
-                (
-                    e.seq,
-                    e.type,
-                    e.at,
-                    e.device,
-                    e.id,
-                    e.v,
-                    e.payload,
-                    e.hash,
-                    e.result,
-                    e.reason,
-                    e.detail,
-                    e.status,
-                )
+                (e.seq, e.type, e.at, e.device, e.idempotency_key, e.schema_version, e.payload, e.hash)
                 for e in events
             ],
         )
-        if effects:
+        self._insert_projection(results, statuses)
+
+    def _insert_projection(self, results: list[ResultRow], statuses: list[StatusRow]) -> None:
+        self._conn.executemany(
+            "INSERT INTO event_results (seq, result, reason, detail) VALUES (?,?,?,?)",
+            [(r.seq, r.result, r.reason, r.detail) for r in results],
+        )
+        if statuses:
             self._conn.executemany(
-                "INSERT INTO effects (seq, device, at, status) VALUES (?,?,?,?)",
-                [(f.seq, f.device, f.at, f.status) for f in effects],
+                "INSERT INTO status_after (device, seq, at, state, status) VALUES (?,?,?,?,?)",
+                [(s.device, s.seq, s.at, s.state, s.status) for s in statuses],
             )
 
-    def save_snapshot(self, seq: int, data: bytes) -> None:
-        self._conn.execute("INSERT OR REPLACE INTO snapshot (id, seq, world) VALUES (1, ?, ?)", (seq, data))
+    def replace_projection(self, rows: Iterable[tuple[ResultRow, list[StatusRow]]]) -> None:
+        for table in ("event_results", "status_after", "snapshots"):
+            self._conn.execute(f"DELETE FROM {table}")
+        results: list[ResultRow] = []
+        statuses: list[StatusRow] = []
+        for result, changed in rows:
+            results.append(result)
+            statuses.extend(changed)
+            if len(results) >= _CHUNK:
+                self._insert_projection(results, statuses)
+                results, statuses = [], []
+        self._insert_projection(results, statuses)
+
+    def save_snapshot(self, snapshot: Snapshot) -> None:
+        self._conn.execute("DELETE FROM snapshots")
+        self._conn.execute(
+            "INSERT INTO snapshots (seq, chain_hash, format, world) VALUES (?, ?, ?, ?)",
+            (snapshot.seq, snapshot.chain_hash, snapshot.format, snapshot.world),
+        )
 
     # --- reading -------------------------------------------------------------
 
@@ -192,66 +256,83 @@ class SQLiteBackend:
         return (0, None) if row is None else (row[0], row[1])
 
     def events(self, after: int = 0, limit: int | None = None) -> Iterator[StoredEvent]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq"
-        params: tuple[int, ...] = (after,)
-        if limit is not None:
-            sql += " LIMIT ?"
-            params = (after, limit)
-        cursor = self._conn.execute(sql, params)
+        sql = f"SELECT {_FACT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
+        cursor = self._conn.execute(sql, (after, -1 if limit is None else limit))
         while rows := cursor.fetchmany(1000):
             for row in rows:
                 yield StoredEvent(*row)
 
+    def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
+        prefixed = ", ".join(f"e.{c}" for c in _FACT_COLUMNS.split(", "))
+        cursor = self._conn.execute(
+            f"SELECT {prefixed}, r.result, r.reason, r.detail FROM events e "
+            "JOIN event_results r ON r.seq = e.seq WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
+            (after, -1 if limit is None else limit),
+        )
+        return [FeedRow(*row) for row in cursor]
+
     def payloads(self, after: int = 0, at_most: str | None = None) -> Iterator[tuple[int, str]]:
         # The cursor itself: a C iterator, no Python frame per row on replay's hot path.
         if at_most is None:
-            return self._conn.execute("SELECT v, payload FROM events WHERE seq > ? ORDER BY seq", (after,))
+            return self._conn.execute(
+                "SELECT schema_version, payload FROM events WHERE seq > ? ORDER BY seq", (after,)
+            )
         return self._conn.execute(
-            "SELECT v, payload FROM events WHERE seq > ? AND at <= ? ORDER BY seq", (after, at_most)
+            "SELECT schema_version, payload FROM events WHERE seq > ? AND at <= ? ORDER BY seq",
+            (after, at_most),
         )
 
-    def effects(self) -> Iterator[Effect]:
-        cursor = self._conn.execute("SELECT seq, device, at, status FROM effects ORDER BY seq, device")
-        for row in cursor:
-            yield Effect(*row)
+    def numbered_payloads(self, after: int = 0) -> Iterator[tuple[int, int, str]]:
+        """(seq, schema version, payload) in seq order."""
+        return self._conn.execute(
+            "SELECT seq, schema_version, payload FROM events WHERE seq > ? ORDER BY seq", (after,)
+        )
 
-    def by_id(self, event_id: str) -> StoredEvent | None:
-        row = self._conn.execute(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,)).fetchone()
+    def results(self) -> Iterator[ResultRow]:
+        for row in self._conn.execute("SELECT seq, result, reason, detail FROM event_results ORDER BY seq"):
+            yield ResultRow(*row)
+
+    def statuses(self) -> Iterator[StatusRow]:
+        cursor = self._conn.execute(
+            "SELECT seq, device, at, state, status FROM status_after ORDER BY seq, device"
+        )
+        for row in cursor:
+            yield StatusRow(*row)
+
+    def by_key(self, device: str | None, key: str) -> StoredEvent | None:
+        row = self._conn.execute(
+            f"SELECT {_FACT_COLUMNS} FROM events WHERE coalesce(device, '') = ? AND idempotency_key = ?",
+            (device or "", key),
+        ).fetchone()
         return None if row is None else StoredEvent(*row)
 
+    def result_of(self, seq: int) -> ResultRow | None:
+        row = self._conn.execute(
+            "SELECT seq, result, reason, detail FROM event_results WHERE seq = ?", (seq,)
+        ).fetchone()
+        return None if row is None else ResultRow(*row)
+
     def device_status(self, device: str, at_most: str) -> tuple[int, str] | None:
-        named = self._conn.execute(
-            "SELECT seq, status FROM events WHERE device = ? AND at <= ? ORDER BY seq DESC LIMIT 1",
+        row = self._conn.execute(
+            "SELECT seq, status FROM status_after WHERE device = ? AND at <= ? ORDER BY seq DESC LIMIT 1",
             (device, at_most),
         ).fetchone()
-        blocked = self._conn.execute(
-            "SELECT seq, status FROM effects WHERE device = ? AND at <= ? ORDER BY seq DESC LIMIT 1",
-            (device, at_most),
-        ).fetchone()
-        candidates = [row for row in (named, blocked) if row is not None]
-        return max(candidates) if candidates else None
-
-    def device_rows(self, device: str) -> list[tuple[StoredEvent, str]]:
-        named = [
-            (StoredEvent(*row), row[-1])
-            for row in self._conn.execute(
-                f"SELECT {_COLUMNS} FROM events WHERE device = ? ORDER BY seq", (device,)
-            )
-        ]
-        prefixed = ", ".join(f"e.{c.strip()}" for c in _COLUMNS.split(","))
-        blocked = [
-            (StoredEvent(*row[:-1]), row[-1])
-            for row in self._conn.execute(
-                f"SELECT {prefixed}, f.status FROM effects f JOIN events e ON e.seq = f.seq "
-                "WHERE f.device = ? ORDER BY f.seq",
-                (device,),
-            )
-        ]
-        return sorted(named + blocked, key=lambda pair: pair[0].seq)
-
-    def snapshot(self) -> tuple[int, bytes] | None:
-        row = self._conn.execute("SELECT seq, world FROM snapshot WHERE id = 1").fetchone()
         return None if row is None else (row[0], row[1])
+
+    def device_trace(self, device: str) -> list[TraceRow]:
+        cursor = self._conn.execute(
+            "SELECT s.seq, e.type, s.at, r.result, r.reason, r.detail, s.state FROM status_after s "
+            "JOIN events e ON e.seq = s.seq JOIN event_results r ON r.seq = s.seq "
+            "WHERE s.device = ? ORDER BY s.seq",
+            (device,),
+        )
+        return [TraceRow(*row) for row in cursor]
+
+    def snapshot(self) -> Snapshot | None:
+        row = self._conn.execute(
+            "SELECT seq, chain_hash, format, world FROM snapshots ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else Snapshot(*row)
 
     def close(self) -> None:
         self._conn.close()
@@ -260,6 +341,29 @@ class SQLiteBackend:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
+
+
+def _enable_wal(conn: sqlite3.Connection, wait: float = 60.0) -> None:
+    """Switch the file to WAL mode, waiting for others that open a new file at the same moment.
+
+    The switch takes an exclusive lock, and SQLite answers "locked" at once
+    instead of calling the busy handler when processes race to make the same
+    new file: so wait here, as the busy timeout would.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+
+
+def _tables(conn: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def _pragma_value(synchronous: str) -> str:
