@@ -111,6 +111,13 @@ def migrate_facts(conn: sqlite3.Connection, version: int, applied_at: str) -> No
     # Version 1 (license-ledger 0.1) kept results and statuses inside the log:
     # move the facts into the new table; the triggers and indexes go with the old one.
     conn.execute("ALTER TABLE events RENAME TO events_v1")
+    # Triggers and indexes keep their names through a rename: drop them, the new table has its own.
+    old = conn.execute(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('trigger', 'index') "
+        "AND tbl_name IN ('events_v1', 'effects') AND sql IS NOT NULL"
+    ).fetchall()
+    for kind, name in old:
+        conn.execute(f'DROP {kind.upper()} "{name}"')
     for statement in statements(_FACTS + _DERIVED):
         conn.execute(statement)
     conn.execute(
