@@ -279,3 +279,55 @@ def test_an_appender_killed_mid_batch_leaves_whole_batches(tmp_path: Path) -> No
         check_seats_and_replay(ledger)
         [after] = ledger.append([registered("after-all", app_version="22.0")])
         assert after.seq == expected_rows + 1
+
+
+# Appends small batches as fast as it can until told to stop on standard input.
+BUSY_WRITER = r"""
+import sys, threading
+from license_ledger.ledger import Ledger
+
+path = sys.argv[1]
+stop = threading.Event()
+threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
+ledger = Ledger.open(path, synchronous="NORMAL")
+print("ready", flush=True)
+k = 0
+while not stop.is_set():
+    own = f"BUSY{k:016d}"
+    ledger.append([
+        {"type": "DeviceRegistered", "device": f"busy-{k}", "app_version": "21.3"},
+        {"type": "CodeEntered", "device": f"busy-{k}", "code": sys.argv[2]},
+        {"type": "CodeIssued", "code": own, "kind": "commercial", "term_days": 30, "max_devices": 1},
+        {"type": "CodeEntered", "device": f"busy-{k}", "code": own},
+        {"type": "ConsoleConnectionChanged", "device": f"busy-{k}", "connected": False},
+    ])
+    ledger.append([{"type": "CodeBlocked", "code": sys.argv[2] if k % 50 == 49 else own}])
+    k += 1
+print(k, flush=True)
+"""
+
+
+def test_verify_tells_the_truth_while_another_process_appends(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path) as ledger:
+        ledger.append([issued(CODE_SEAT, max_devices=1_000_000, term_days=365)])
+        ledger.append([issued(CODE_B, max_devices=2)])
+    writer = start(BUSY_WRITER, path, CODE_SEAT)
+    wait_ready([writer])
+    reports = []
+    try:
+        with Ledger.open(path, read_only=True) as reader:
+            for _ in range(25):
+                # Blocks reach devices that do not name them: their statuses are in the
+                # projection too, and verify must read them in the same state as the log.
+                reports.append(reader.verify())
+    finally:
+        assert writer.stdin is not None
+        writer.stdin.write("stop\n")
+        writer.stdin.flush()
+        out, err = writer.communicate(timeout=60)
+    assert writer.returncode == 0, err
+    assert int(out.split()[-1]) > 0
+    assert [(r.ok, r.problem) for r in reports] == [(True, None)] * len(reports)
+    seen = [r.events for r in reports]
+    assert seen == sorted(seen) and seen[-1] > seen[0]  # the log grew while it was verified

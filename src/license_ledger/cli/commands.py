@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,9 +23,10 @@ from .._version import __version__
 from ..engine.moments import moment
 from ..engine.rules import mermaid
 from ..engine.schemas import event_schemas
-from ..errors import InputRefused, LedgerError
+from ..errors import DamagedLedger, InputRefused, LedgerError
 from ..ledger import Ledger
 from ..service.tokens import ROLES, list_tokens, new_token, revoke_token
+from ..store.audit import VerifyReport
 from . import demo, render
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -102,7 +104,7 @@ def append(file: Any, db: Path, as_json: bool) -> None:
       echo '{"type":"TryAgainClicked","device":"laptop"}' | license-ledger append -
     """
     lines = file.readlines()
-    with Ledger.open(db) as ledger:
+    with _new_file_kept_only_on_success(db), Ledger.open(db) as ledger:
         appended = ledger.append_lines(lines)
     if as_json:
         for a in appended:
@@ -191,8 +193,12 @@ def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
       license-ledger verify --expect-head 38:913d09...
     """
     noted = None if expect_head is None else _noted_head(expect_head)
-    with Ledger.open(db, read_only=True) as ledger:
-        report = ledger.verify(expect_head=noted)
+    try:
+        with Ledger.open(db, read_only=True) as ledger:
+            report = ledger.verify(expect_head=noted)
+    except DamagedLedger as damaged:
+        # Damage found while opening is still verify's finding: exit 1, not a usage error.
+        report = VerifyReport(ok=False, events=0, head_seq=0, head_hash=None, problem=str(damaged))
     if as_json:
         _print_json(report)
     elif report.ok:
@@ -481,6 +487,19 @@ def token_revoke(token_id: str, tokens: Path) -> None:
     revoked = revoke_token(tokens, token_id)
     device = f" (device {revoked.device})" if revoked.device else ""
     click.echo(f"Revoked {revoked.id}: {revoked.role}{device}, created {revoked.created_at}.")
+
+
+@contextmanager
+def _new_file_kept_only_on_success(path: Path) -> Iterator[None]:
+    """A refused append to a path that held no file leaves no file behind."""
+    existed = path.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        raise
 
 
 def _remove_ledger_file(path: Path) -> None:
