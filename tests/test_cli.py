@@ -345,7 +345,10 @@ def test_end_to_end_refused_input_stores_nothing(tmp_path: Path) -> None:
     result = cli("append", "-", db=db, input=bad)
     assert result.returncode == 2
     assert "line 4" in result.stderr and "Nothing was stored." in result.stderr
-    assert head(db) == 0
+    assert not db.exists()  # the file did not exist before: none is left behind
+    assert cli("append", "-", db=db, input=lines(STORY[:3])).returncode == 0
+    assert cli("append", "-", db=db, input=bad).returncode == 2
+    assert head(db) == 3
 
 
 def test_token_new_prints_a_token_once_and_stores_its_hash(tmp_path: Path) -> None:
@@ -394,3 +397,44 @@ def test_a_ledger_in_a_folder_that_does_not_exist_is_a_one_line_error(tmp_path: 
     assert result.exit_code == 2
     assert result.stderr == f"Error: {target}: cannot create a ledger there: no folder {target.parent}\n"
     assert not target.parent.exists()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        "٣:" + "a" * 64,  # Arabic-Indic digit three
+        "3:" + "a" * 63,
+        "3:" + "g" * 64,
+        "3:abc",
+        "3",
+        ":" + "a" * 64,
+        "99999999999999999999999:" + "a" * 64,
+    ],
+)
+def test_expect_head_takes_ascii_digits_and_64_hex_digits_only(tmp_path: Path, head: str) -> None:
+    db = tmp_path / "a.db"
+    assert cli("append", "-", db=db, input=lines(STORY)).returncode == 0
+    result = cli("verify", "--expect-head", head, db=db)
+    assert result.returncode == 2
+    assert (
+        "Invalid value for --expect-head: expected SEQ:HASH (a number, a colon, 64 hex digits"
+        in result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "moment", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-02-30T00:00:00Z"]
+)
+@pytest.mark.parametrize(
+    "command", [["status", "laptop", "--as-of"], ["replay", "--as-of"], ["tick", "--now"]]
+)
+def test_times_at_the_ends_of_the_calendar_are_refused_in_one_line(
+    tmp_path: Path, command: list[str], moment: str
+) -> None:
+    db = tmp_path / "a.db"
+    assert cli("append", "-", db=db, input=lines(STORY)).returncode == 0
+    result = cli(*command, moment, db=db)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"Invalid value for '{command[-1]}': expected " in result.stderr

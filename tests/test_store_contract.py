@@ -456,6 +456,23 @@ class TestIdempotency:
         assert seqs(ledger) == [1, 2, 3]
         assert ledger.verify().ok
 
+    def test_keys_are_scoped_per_device_so_devices_neither_meet_nor_learn(self, store: Store) -> None:
+        ledger = store.open()
+        ledger.append([registered("d1", at=at(0)), registered("d2", at=at(0))])
+        [mine] = ledger.append([device_event("TryAgainClicked", "d1", at=at(1), id="retry-1")])
+        # Another device's event under the same key is its own: stored, nothing said of d1's.
+        [theirs] = ledger.append([device_event("LicenseRemoved", "d2", at=at(1), id="retry-1")])
+        assert (mine.seq, theirs.seq, theirs.stored) == (3, 4, True)
+        # Within one device the key still names one event.
+        [again] = ledger.append([device_event("TryAgainClicked", "d1", at=at(1), id="retry-1")])
+        assert (again.seq, again.stored) == (3, False)
+        # The vendor's events share one scope.
+        ledger.append([issued(CODE_A, at=at(2), id="retry-1")])
+        with pytest.raises(InputRefused) as refused:
+            ledger.append([issued(CODE_B, at=at(2), id="retry-1")])
+        assert refused.value.field == "$.id"
+        assert seqs(ledger) == [1, 2, 3, 4, 5]
+
 
 # --- reading -------------------------------------------------------------------
 
