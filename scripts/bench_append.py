@@ -39,11 +39,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from license_ledger.engine.codec import encode  # noqa: E402
 from license_ledger.engine.events import AnyEvent  # noqa: E402
 from license_ledger.ledger import Ledger  # noqa: E402
+from license_ledger.store import audit  # noqa: E402
 from license_ledger.store.sqlite import SQLiteBackend  # noqa: E402
 from workload import generate  # noqa: E402
 
 BATCH = 1_000
-_EVENT_COLUMNS = "seq, type, at, device, id, v, payload, hash, result, reason, detail, status"
+#: The tables a ledger writes per event (facts and projection), and their columns.
+TABLES = {
+    "events": "seq, type, at, device, idempotency_key, schema_version, payload, hash",
+    "event_results": "seq, result, reason, detail",
+    "status_after": "device, seq, at, state, status",
+}
 Row = tuple[Any, ...]
 
 
@@ -79,27 +85,34 @@ class Raw:
             self.conn.execute(f"PRAGMA {pragma}")
         self.conn.execute("PRAGMA wal_autocheckpoint = 10000")
         if not schema:
-            self.conn.execute(f"CREATE TABLE events ({_EVENT_COLUMNS})")
-            self.conn.execute("CREATE TABLE effects (seq, device, at, status)")
+            for table, columns in TABLES.items():
+                self.conn.execute(f"CREATE TABLE {table} ({columns})")
 
-    def insert(self, events: list[Row], effects: list[Row], per_txn: int) -> float:
-        """Seconds to insert ``events`` (and their effects), ``per_txn`` events per transaction."""
-        by_seq: dict[int, list[Row]] = {}
-        for effect in effects:
-            by_seq.setdefault(effect[0], []).append(effect)
+    def insert(self, rows: dict[str, list[Row]], per_txn: int) -> float:
+        """Seconds to insert the rows of every table, ``per_txn`` events per transaction."""
+        by_seq: dict[str, dict[int, list[Row]]] = {}
+        for table in ("event_results", "status_after"):
+            seq_at = 0 if table == "event_results" else 1
+            grouped = by_seq[table] = {}
+            for row in rows[table]:
+                grouped.setdefault(row[seq_at], []).append(row)
         groups = [
-            (batch, [f for row in batch for f in by_seq.get(row[0], [])]) for batch in chunks(events, per_txn)
+            (batch, {t: [r for e in batch for r in by_seq[t].get(e[0], [])] for t in by_seq})
+            for batch in chunks(rows["events"], per_txn)
         ]
-        insert_event = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({','.join('?' * 12)})"
-        insert_effect = "INSERT INTO effects (seq, device, at, status) VALUES (?,?,?,?)"
+        inserts = {
+            t: f"INSERT INTO {t} ({c}) VALUES ({','.join('?' * len(c.split(',')))})"
+            for t, c in TABLES.items()
+        }
         conn = self.conn
 
         def run() -> None:
-            for batch, batch_effects in groups:
+            for batch, derived in groups:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(insert_event, batch)
-                if batch_effects:
-                    conn.executemany(insert_effect, batch_effects)
+                conn.executemany(inserts["events"], batch)
+                for table, derived_rows in derived.items():
+                    if derived_rows:
+                        conn.executemany(inserts[table], derived_rows)
                 conn.execute("COMMIT")
 
         return timed(run)
@@ -133,15 +146,15 @@ def compare(
         if lines_ledger is not None:
             encoded = [[encode(event) for event in batch] for batch in batches]
             spent["lines"] += timed_each(lines_ledger.append_lines, encoded)
-        rows = reader.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq", (head,)
-        ).fetchall()
-        effects = reader.execute(
-            "SELECT seq, device, at, status FROM effects WHERE seq > ?", (head,)
-        ).fetchall()
-        head = rows[-1][0]
+        rows = {
+            table: reader.execute(
+                f"SELECT {columns} FROM {table} WHERE seq > ? ORDER BY seq", (head,)
+            ).fetchall()
+            for table, columns in TABLES.items()
+        }
+        head = rows["events"][-1][0]
         for name, raw in raws.items():
-            spent[name] += raw.insert(rows, effects, per_call)
+            spent[name] += raw.insert(rows, per_call)
     for closing in (ledger, lines_ledger, *raws.values()):
         if closing is not None:
             closing.close()
@@ -162,13 +175,13 @@ def store_costs(path: Path, folder: Path) -> dict[str, float]:
         figures["verify_eps"] = report.events / figures["verify_s"]
         world = ledger.world()
         started = time.perf_counter()
-        data = world.snapshot()
+        snapshot = audit.make_snapshot(world, report.head_hash or "")
         figures["snapshot_encode_ms"] = (time.perf_counter() - started) * 1e3
-        figures["snapshot_kib"] = len(data) / 1024
+        figures["snapshot_kib"] = len(snapshot.world) / 1024
         backend = ledger.backend
         started = time.perf_counter()
         with backend.write_transaction():
-            backend.save_snapshot(report.head_seq, data)
+            backend.save_snapshot(snapshot)
         figures["snapshot_save_ms"] = (time.perf_counter() - started) * 1e3
         figures["devices"] = len(world.devices)
 
@@ -178,7 +191,7 @@ def store_costs(path: Path, folder: Path) -> dict[str, float]:
     bare = folder / "no-snapshot.db"
     shutil.copyfile(path, bare)
     conn = sqlite3.connect(bare, isolation_level=None)
-    conn.execute("DELETE FROM snapshot")
+    conn.execute("DELETE FROM snapshots")
     conn.close()
     with Ledger.open(bare) as ledger:
         figures["open_replaying_ms"] = timed(ledger.world) * 1e3
