@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from license_ledger.cli.commands import main
+from license_ledger.cli import main
 
 CODE_A = "AAAAA-BBBBB-CCCCC-DDDDD"
 CODE_B = "EEEEE-FFFFF-GGGGG-HHHHH"

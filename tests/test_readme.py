@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from license_ledger.cli.commands import main
+from license_ledger.cli import main
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 

@@ -4,6 +4,6 @@ Layer: the top. May import the service (for ``serve``), the ledger, the
 store and the engine; nothing imports it.
 """
 
-from .commands import main
+from .main import main
 
 __all__ = ["main"]

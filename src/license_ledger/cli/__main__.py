@@ -1,5 +1,5 @@
 """``python -m license_ledger.cli``: the same as the ``license-ledger`` command."""
 
-from .commands import main
+from .main import main
 
 main()
