@@ -31,6 +31,7 @@ from .events import (
 )
 
 __all__ = [
+    "DECODER",
     "decode_event",
     "decode_lines",
     "decode_numbered_lines",
@@ -41,9 +42,9 @@ __all__ = [
     "stamp",
 ]
 
-_DECODER = msgspec.json.Decoder(AnyEvent)
-#: Decodes a stored payload of the current schema version (replay's hot path).
-STORED_DECODER = _DECODER
+#: The strict decoder of one event, input or stored form, of the current schema
+#: version. Replay's hot path calls it directly; :func:`decode_stored` also upcasts.
+DECODER = msgspec.json.Decoder(AnyEvent)
 _ENCODER = msgspec.json.Encoder()
 _TYPE_NAMES = ", ".join(t.__name__ for t in EVENT_TYPES)
 _BY_NAME = {t.__name__: t for t in EVENT_TYPES}
@@ -55,7 +56,7 @@ _BY_NAME = {t.__name__: t for t in EVENT_TYPES}
 def decode_event(data: bytes | str, *, line: int | None = None) -> AnyEvent:
     """Decode one JSON event strictly (input or stored form)."""
     try:
-        event = _DECODER.decode(data)
+        event = DECODER.decode(data)
     except msgspec.ValidationError as exc:
         raise _refusal(exc, data, line) from None
     except msgspec.DecodeError as exc:
@@ -94,7 +95,7 @@ def event_from_object(obj: Any, *, line: int | None = None) -> AnyEvent:
 def decode_stored(payload: bytes | str, version: int = SCHEMA_VERSION) -> AnyEvent:
     """Decode an event as the store wrote it (trusted, already sealed)."""
     if version == SCHEMA_VERSION:
-        return _DECODER.decode(payload)
+        return DECODER.decode(payload)
     return _upcast(payload, version, None)
 
 
@@ -219,8 +220,6 @@ def seal(event: AnyEvent, *, line: int | None = None) -> AnyEvent:
         value = getattr(event, field, None)
         if value is not None and value.utcoffset():
             changes[field] = value.astimezone(UTC)
-    if isinstance(event, CodeIssued) and event.purchased_at is None and event.at is not None:
-        changes["purchased_at"] = changes.get("at", event.at)
     version = getattr(event, "app_version", None)
     if version is not None and not _parses(Version, version):
         raise InputRefused(
@@ -258,7 +257,10 @@ def seal(event: AnyEvent, *, line: int | None = None) -> AnyEvent:
             line=line,
             event_type=name,
         )
-    return msgspec.structs.replace(event, **changes) if changes else event
+    sealed = msgspec.structs.replace(event, **changes) if changes else event
+    # An event that brings its own time gets the defaults that follow from it
+    # now; the others get them when they are stamped.
+    return sealed if sealed.at is None else stamp(sealed, sealed.at)
 
 
 @lru_cache(maxsize=4096)
@@ -276,7 +278,12 @@ def _parses(parser: Callable[[str], object], text: str) -> bool:
 
 
 def stamp(event: AnyEvent, at: datetime) -> AnyEvent:
-    """Give an event its time (when the input left it out), and defaults that follow it."""
+    """Give an event its time (when the input left it out), and defaults that follow it.
+
+    The one place of those defaults: a ``CodeIssued`` without ``purchased_at``
+    was purchased at its ``at``. :func:`seal` calls it for events that bring
+    their own time.
+    """
     changes: dict[str, Any] = {}
     if event.at is None:
         changes["at"] = at

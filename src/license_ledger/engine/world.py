@@ -180,7 +180,7 @@ class World:
         # Looked up once here, not in every guard: replay's cost is mostly
         # memory traffic over hundreds of thousands of records.
         record = None if code is None else self.codes.get(code.sha256)
-        for guards, dest, result, effect, _reason, shared in TABLE[device.state][trigger]:
+        for guards, dest, result, effect, shared in TABLE[device.state][trigger]:
             for guard in guards:
                 failure = guard(self, device, code, record)
                 if failure is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-from ..engine.codec import STORED_DECODER, decode_stored
+from ..engine.codec import DECODER, decode_stored
 from ..engine.events import SCHEMA_VERSION
 from ..engine.moments import sortable_time
 from ..engine.views import stored_status
@@ -71,7 +71,7 @@ def bulk() -> Iterator[None]:
 def replay_into(world: World, rows: Iterable[tuple[int, str]]) -> None:
     """Apply stored payloads ``(schema version, payload)`` to a world, in order."""
     apply = world.apply
-    decode = STORED_DECODER.decode
+    decode = DECODER.decode
     with bulk():
         for version, payload in rows:
             apply(decode(payload) if version == SCHEMA_VERSION else decode_stored(payload, version))
@@ -83,7 +83,7 @@ def summarise(
     """Replay the whole log (up to ``as_of``) into a fresh world and count."""
     world = World()
     apply = world.apply
-    decode = STORED_DECODER.decode
+    decode = DECODER.decode
     counts: dict[tuple[str, str | None], int] = {}
     at_most = None if as_of is None else sortable_time(as_of)
     # The hot loop of an audit: one decode and one fold per event, nothing else.
