@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from license_ledger.engine.codec import encode  # noqa: E402
 from license_ledger.engine.events import AnyEvent  # noqa: E402
+from license_ledger.engine.snapshot import dump as dump_snapshot  # noqa: E402
 from license_ledger.ledger import Ledger  # noqa: E402
 from license_ledger.store.sqlite import SQLiteBackend  # noqa: E402
 from workload import generate  # noqa: E402
@@ -162,7 +163,7 @@ def store_costs(path: Path, folder: Path) -> dict[str, float]:
         figures["verify_eps"] = report.events / figures["verify_s"]
         world = ledger.world()
         started = time.perf_counter()
-        data = world.snapshot()
+        data = dump_snapshot(world)
         figures["snapshot_encode_ms"] = (time.perf_counter() - started) * 1e3
         figures["snapshot_kib"] = len(data) / 1024
         backend = ledger.backend

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from license_ledger.engine.moments import parse_moment
+from license_ledger.engine.snapshot import dump, load, same_state
 from license_ledger.engine.views import Appended, BackupView, DeviceStatus, LicenseView, TraceEntry
-from license_ledger.engine.world import World
 from license_ledger.errors import InputRefused, NewerSchema, NotALedger, UnknownDevice
 from license_ledger.ledger import Ledger
 from license_ledger.store import audit
@@ -665,7 +665,7 @@ class TestSnapshots:
         assert (report.ok, report.events, report.first_bad_seq) == (True, 22, None)
         snapshot = again.backend.snapshot()
         assert snapshot is not None
-        assert World.from_snapshot(snapshot[1]).same_as(again.world())
+        assert same_state(load(snapshot[1]), again.world())
 
     def test_verify_checks_the_snapshot(self, store: Store) -> None:
         ledger = store.open(snapshot_every=5)
@@ -674,10 +674,10 @@ class TestSnapshots:
         assert snapshot is not None
         seq, data = snapshot
         assert seq == 9
-        world = World.from_snapshot(data)
+        world = load(data)
         world.devices["d3"].app_version = "99.0"
         conn = store.raw()
-        conn.execute("UPDATE snapshot SET world = ?", (world.snapshot(),))
+        conn.execute("UPDATE snapshot SET world = ?", (dump(world),))
         report = ledger.verify()
         assert (report.ok, report.first_bad_seq, report.problem) == (
             False,

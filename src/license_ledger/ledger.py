@@ -19,6 +19,9 @@ import msgspec
 from .engine.codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
 from .engine.events import AnyEvent, CodeBlocked, Event
 from .engine.moments import format_time, moment, parse_moment, sortable_time, utc_now
+from .engine.queries import due_expiries
+from .engine.snapshot import dump as dump_snapshot
+from .engine.snapshot import load as load_snapshot
 from .engine.views import Appended, DeviceStatus, Outcome, StoredStatus, TraceEntry, stored_status
 from .engine.world import World
 from .errors import InputRefused, UnknownDevice
@@ -106,7 +109,7 @@ class Ledger:
                     format_time(when),
                     field="now",
                 )
-            return list(enumerate(world.due_expiries(when), start=1))
+            return list(enumerate(due_expiries(world, when), start=1))
 
         return self._write(due)
 
@@ -161,7 +164,7 @@ class Ledger:
             appended.append(Appended(seq, row.type, event.at, outcome.result, outcome.reason, outcome.detail))
         self._backend.insert(rows, effects)
         if world.count - self._snapshot_seq >= self._snapshot_every:
-            self._backend.save_snapshot(world.count, world.snapshot())
+            self._backend.save_snapshot(world.count, dump_snapshot(world))
             self._snapshot_seq = world.count
         return appended
 
@@ -209,7 +212,7 @@ class Ledger:
             snapshot = self._backend.snapshot()
             if snapshot is not None:
                 self._snapshot_seq, data = snapshot
-                world = World.from_snapshot(data)
+                world = load_snapshot(data)
             self._world = world
         head, head_hash = self._backend.head()
         if head < self._world.count:

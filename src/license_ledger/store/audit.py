@@ -20,6 +20,8 @@ import msgspec
 from ..engine.codec import DECODER, decode_stored
 from ..engine.events import SCHEMA_VERSION
 from ..engine.moments import sortable_time
+from ..engine.snapshot import load as load_snapshot
+from ..engine.snapshot import same_state
 from ..engine.views import stored_status
 from ..engine.world import World
 from .chain import GENESIS, link
@@ -167,11 +169,7 @@ def verify(backend: Backend, *, expect_head: tuple[int, str] | None = None) -> V
             for blocked in outcome.detail["blocked_devices"]:
                 state = _json.encode(stored_status(world.devices[blocked], world.codes)).decode()
                 expected_effects.append(Effect(seq, blocked, copied["at"], state))
-        if (
-            snapshot is not None
-            and snapshot[0] == seq
-            and not World.from_snapshot(snapshot[1]).same_as(world)
-        ):
+        if snapshot is not None and snapshot[0] == seq and not same_state(load_snapshot(snapshot[1]), world):
             return bad(seq, "the snapshot taken at this seq differs from replay")
     if snapshot is not None and snapshot[0] > seq:
         return bad(seq + 1, f"a snapshot exists at seq {snapshot[0]}, beyond the last event")
