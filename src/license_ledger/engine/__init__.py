@@ -5,8 +5,9 @@ views it answers with.
 
 Modules, in the order data flows through them:
 
-- ``codes``, ``moments``, ``events``, ``codec``, ``schemas``: input becomes
-  sealed, stamped events (and events become canonical bytes).
+- ``codes``, ``moments``, ``events``, ``codec`` (its refusals worded in
+  ``_refusals``), ``schemas``: input becomes sealed, stamped events (and
+  events become canonical bytes).
 - ``records``, ``state``: one record per device and per code, and the clock;
   the narrow interface the guards and effects see.
 - ``checks``, ``effects``, ``rules``: the guards, the effects and the table
