@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from license_ledger.engine.rules import FAILED_CHECK, LICENSED, RULES, STATES, TRIGGERS, mermaid
+from license_ledger.engine.rules import FAILED_CHECK, LICENSED, RULES, STATES, mermaid
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 
@@ -30,7 +30,7 @@ EVENT_OF = {
     "activate_now": "ActivateNowClicked",
     "block": "CodeBlocked, per active holder",
 }
-assert set(EVENT_OF) == set(TRIGGERS), "every trigger needs its event here"
+assert set(EVENT_OF) == {rule["trigger"] for rule in RULES}, "every trigger needs its event here"
 
 _BLOCK = re.compile(
     r"(<!-- generated: (?P<name>[a-z]+) -->\n)(?P<body>.*?)(<!-- end generated: (?P=name) -->)", re.S

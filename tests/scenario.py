@@ -13,6 +13,8 @@ from typing import Any
 from license_ledger.engine.codec import event_from_object, seal, stamp
 from license_ledger.engine.events import Event
 from license_ledger.engine.moments import parse_moment
+from license_ledger.engine.queries import due_expiries, status
+from license_ledger.engine.snapshot import dump, load, same_state
 from license_ledger.engine.views import DeviceStatus, Outcome
 from license_ledger.engine.world import World
 from license_ledger.errors import InputRefused
@@ -62,12 +64,12 @@ class Scenario:
 
         Also asserts that the refusal left the world and the log as they were.
         """
-        before = World.from_snapshot(self.world.snapshot())
+        before = load(dump(self.world))
         stored = len(self.log)
         try:
             self.send(event)
         except InputRefused as refusal:
-            assert self.world.same_as(before)
+            assert same_state(self.world, before)
             assert len(self.log) == stored
             return str(refusal)
         raise AssertionError(f"not refused: {event}")
@@ -123,12 +125,12 @@ class Scenario:
 
     def tick(self) -> dict[str, Outcome]:
         """Append the LicenseExpired events that are due now, as a tick does."""
-        return {event.device: self.send(event) for event in self.world.due_expiries(self.now)}
+        return {event.device: self.send(event) for event in due_expiries(self.world, self.now)}
 
     # --- asking --------------------------------------------------------------
 
     def status(self, device: str, as_of: datetime | None = None) -> DeviceStatus:
-        return self.world.status(device, self.now if as_of is None else as_of)
+        return status(self.world, device, self.now if as_of is None else as_of)
 
     def state(self, device: str) -> str:
         return self.status(device).state

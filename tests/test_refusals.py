@@ -240,7 +240,8 @@ def refusal(line: str) -> str:
         ),
         pytest.param(
             "[1, 2]",
-            "line 3, `$`: expected object, found array [1,2]",
+            "line 3, `$`: expected an event object, found a JSON array"
+            " (append takes JSON Lines, one object per line)",
             id="not an object",
         ),
         pytest.param(

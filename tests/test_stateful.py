@@ -21,6 +21,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from license_ledger import InputRefused, Ledger, UnknownDevice
 from license_ledger.engine.codec import decode_event
+from license_ledger.engine.queries import seats, status
 from license_ledger.engine.replay import replay
 
 CODES = [f"STATE-FULLT-ESTCO-DE{n:03d}" for n in range(5)]
@@ -135,8 +136,8 @@ class LedgerMachine(RuleBasedStateMachine):
             except UnknownDevice:
                 assert device not in world.devices
                 continue
-            assert from_store == world.status(device, moment)
-        for held, allowed in world.seats().values():
+            assert from_store == status(world, device, moment)
+        for held, allowed in seats(world).values():
             assert held <= allowed
 
     def teardown(self) -> None:

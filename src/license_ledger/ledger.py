@@ -24,6 +24,7 @@ import msgspec
 from .engine.codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
 from .engine.events import AnyEvent, Event
 from .engine.moments import format_time, moment, parse_moment, sortable_time, utc_now
+from .engine.queries import due_expiries
 from .engine.views import Appended, DeviceStatus, StoredStatus, TraceEntry
 from .engine.world import World
 from .errors import DamagedLedger, InputRefused, UnknownDevice
@@ -157,7 +158,7 @@ class Ledger:
                     format_time(when),
                     field="now",
                 )
-            return list(enumerate(world.due_expiries(when), start=1))
+            return list(enumerate(due_expiries(world, when), start=1))
 
         return self._write(due)
 

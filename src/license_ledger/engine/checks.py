@@ -1,18 +1,19 @@
 """The guards: every check the specification names, each returning ``None`` or a Failure.
 
-A guard is ``guard(world, device, code, record) -> Failure | None`` where
+A guard is ``guard(state, device, code, record) -> Failure | None`` where
 ``code`` is the candidate: the entered code for "Enter activation code", the
-backup for everything that activates a backup; ``record`` is what the world
+backup for everything that activates a backup; ``record`` is what the state
 knows of it (looked up once per event, ``None`` for a code never issued: only
 ``code_well_formed`` and ``code_issued`` run before that is ruled out).
-``world.now`` is the event's time. The order in which they run is written in
+``state`` is a :class:`~license_ledger.engine.state.State` (the records and
+the clock, nothing of the rules), and ``state.last_at`` is the time of the
+event being applied. The order in which they run is written in
 :mod:`license_ledger.engine.rules`.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -20,9 +21,7 @@ from packaging.version import Version
 from .codes import CodeRef
 from .moments import format_time
 from .records import CodeRecord, DeviceRecord, Failure
-
-if TYPE_CHECKING:
-    from .world import World
+from .state import State
 
 __all__ = ["GUARDS"]
 
@@ -31,46 +30,46 @@ __all__ = ["GUARDS"]
 
 
 def code_well_formed(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
 ) -> Failure | None:
     return None if code.well_formed else ("invalid_format", None)
 
 
 def code_issued(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
 ) -> Failure | None:
     return None if record is not None else ("unknown_code", None)
 
 
 def not_the_current_code(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
     return ("already_active", None) if device.license == code.sha256 else None
 
 
-def no_backup_yet(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+def no_backup_yet(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return ("backup_already_added", None) if device.backup is not None else None
 
 
 def current_not_subscription(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
-    current = world.codes[device.license] if device.license else None
+    current = state.codes[device.license] if device.license else None
     if current is not None and current.kind == "subscription":
         return ("subscription_in_use", None)
     return None
 
 
-def code_not_trial(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+def code_not_trial(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return ("trial_not_allowed", None) if record.kind == "trial" else None
 
 
 def code_extends_license(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
     # A code never activated starts its term when it activates: it always extends.
     candidate = record
-    current = world.codes[device.license] if device.license else None
+    current = state.codes[device.license] if device.license else None
     if candidate.expires_at is None or current is None or current.expires_at is None:
         return None
     if candidate.expires_at > current.expires_at:
@@ -87,27 +86,27 @@ def code_extends_license(
 # --- checks of an activation (entered code or backup) ----------------------
 
 
-def code_not_blocked(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+def code_not_blocked(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     if not record.blocked:
         return None
     return ("code_blocked", {"block_reason": record.block_reason})
 
 
-def code_not_expired(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
-    assert world.now is not None
-    if record.expires_at is None or record.expires_at > world.now:
+def code_not_expired(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+    assert state.last_at is not None
+    if record.expires_at is None or record.expires_at > state.last_at:
         return None
     return (
         "code_expired",
         {
             "code_expires_at": format_time(record.expires_at),
-            "activation_at": format_time(world.now),
+            "activation_at": format_time(state.last_at),
         },
     )
 
 
 def version_compatible(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
     spec = record.compatible_versions
     if not spec or _admits(spec, device.app_version):
@@ -118,7 +117,7 @@ def version_compatible(
     )
 
 
-def seat_available(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+def seat_available(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     holders = record.holders
     others = len(holders) - (device.id in holders)
     if others < record.max_devices:
@@ -130,7 +129,7 @@ def seat_available(world: World, device: DeviceRecord, code: CodeRef, record: Co
 
 
 def console_reachable(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
     if device.connected or not record.requires_console:
         return None
@@ -140,11 +139,11 @@ def console_reachable(
 # --- questions about the backup ----------------------------------------------
 
 
-def has_backup(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+def has_backup(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return None if device.backup is not None else ("no_backup", None)
 
 
-def backup_failed(world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
+def backup_failed(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return None if device.backup_state == "activation_failed" else ("backup_not_failed", None)
 
 

@@ -14,12 +14,13 @@ from typing import Annotated
 
 import msgspec
 
-__all__ = ["CODE_LENGTH", "CodeRef", "mask", "normalise", "seal_code"]
+__all__ = ["CODE_LENGTH", "CodeRef", "looks_like_code", "mask", "normalise", "seal_code"]
 
 CODE_LENGTH = 20
 TAIL_LENGTH = 5
 _WELL_FORMED = re.compile(r"[A-Z0-9]{20}")
 _STRIPPED = re.compile(r"[\s-]+")
+_CODE_RUN = re.compile(f"[A-Z0-9]{{{CODE_LENGTH}}}")
 
 
 # gc=False: only strings and a bool inside, so never part of a cycle; untracked,
@@ -46,6 +47,17 @@ def seal_code(raw: str) -> CodeRef:
         tail=code[-TAIL_LENGTH:] if well_formed else "",
         well_formed=well_formed,
     )
+
+
+def looks_like_code(text: str) -> bool:
+    """True when ``text`` holds something a user could have typed as a code.
+
+    That is 20 letters or digits in a row once spaces and hyphens are dropped
+    (as :func:`normalise` drops them). A refusal never shows such a value: it
+    may be a code typed into the wrong field. Some harmless values (a long
+    device id) are hidden too; that is the price of never echoing a secret.
+    """
+    return _CODE_RUN.search(normalise(text)) is not None
 
 
 def describe_malformed(raw: str) -> str:

@@ -1,29 +1,27 @@
-"""What a transition does to the world once its guards have passed.
+"""What a transition does to the state once its guards have passed.
 
-An effect is ``effect(world, device, code, record, failure)``: ``code`` is the
-candidate (entered code or backup), ``record`` the world's record of it (as
-the guards saw it), ``failure`` the check that failed on the
-way here (for the "failed" branches), else ``None``. The new state itself is
+An effect is ``effect(state, device, code, record, failure)``: ``state`` is
+a :class:`~license_ledger.engine.state.State` (the records and the clock;
+``state.last_at`` is the time of the event being applied), ``code`` the
+candidate (entered code or backup), ``record`` the state's record of it (as
+the guards saw it), ``failure`` the check that failed on the way here (for
+the "failed" branches), else ``None``. The new state of the device itself is
 set by the machine, from the rule's destination.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .codes import CodeRef
 from .moments import DAY
 from .records import CodeRecord, DeviceRecord, Failure
-
-if TYPE_CHECKING:
-    from .world import World
+from .state import State
 
 __all__ = ["EFFECTS"]
 
 
-def _free_seat(world: World, device: DeviceRecord) -> None:
+def _free_seat(state: State, device: DeviceRecord) -> None:
     if device.license is not None:
-        world.codes[device.license].holders.discard(device.id)
+        state.codes[device.license].holders.discard(device.id)
 
 
 def _clear_backup(device: DeviceRecord) -> None:
@@ -39,22 +37,22 @@ def _fail_backup(device: DeviceRecord, failure: Failure | None) -> None:
 
 
 def add_backup(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
     device.backup = code
     device.backup_state = "pending"
-    device.backup_added_at = world.now
+    device.backup_added_at = state.last_at
     device.backup_failure = None
 
 
 def activate_candidate(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
     # The old license (if any) gives up its seat, the candidate (entered code
     # or backup) becomes the license, and any backup is used up or, having
     # failed before, discarded. (The hottest effect of replay: written flat.)
-    _free_seat(world, device)
-    now = world.now
+    _free_seat(state, device)
+    now = state.last_at
     if record.first_activated_at is None:
         # Every device that activates a code later shares this first activation date.
         record.first_activated_at = now
@@ -66,36 +64,36 @@ def activate_candidate(
 
 
 def end_license(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
     # The license stays on display as expired; only its seat goes.
-    _free_seat(world, device)
+    _free_seat(state, device)
 
 
 def end_license_backup_failed(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
-    _free_seat(world, device)
+    _free_seat(state, device)
     _fail_backup(device, failure)
 
 
 def remove_license(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
-    _free_seat(world, device)
+    _free_seat(state, device)
     device.license = None
 
 
 def remove_license_backup_failed(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
-    _free_seat(world, device)
+    _free_seat(state, device)
     device.license = None
     _fail_backup(device, failure)
 
 
 def backup_failed_again(
-    world: World, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
+    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord, failure: Failure | None
 ) -> None:
     _fail_backup(device, failure)
 

@@ -187,6 +187,3 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     ActivateNowClicked,
     LicenseRemoved,
 )
-
-#: Events that name a device, and so belong to that device's trace.
-DEVICE_EVENTS: tuple[type[Event], ...] = tuple(t for t in EVENT_TYPES if "device" in t.__struct_fields__)

@@ -1,7 +1,9 @@
-"""The world that replay folds events into: one record per code, one per device.
+"""The records replay folds events into: one per code, one per device.
 
-Records are mutable msgspec Structs: attribute access as fast as ``__slots__``,
-and a snapshot of the whole world encodes in one call.
+:class:`~license_ledger.engine.state.State` holds them in two dicts. Records
+are mutable msgspec Structs: attribute access as fast as ``__slots__``, and a
+snapshot of the whole state (:mod:`license_ledger.engine.snapshot`) encodes
+in one call.
 """
 
 from __future__ import annotations

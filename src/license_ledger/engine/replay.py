@@ -12,6 +12,7 @@ from datetime import datetime
 from ..errors import UnknownDevice
 from .events import CodeBlocked, Event
 from .moments import format_time
+from .queries import status
 from .views import DeviceStatus, Outcome, TraceEntry
 from .world import World
 
@@ -77,4 +78,4 @@ def status_as_of(events: Iterable[Event], device: str, as_of: datetime) -> Devic
     world = replay(events, as_of=as_of)
     if device not in world.devices:
         raise UnknownDevice(device, format_time(as_of))
-    return world.status(device, as_of)
+    return status(world, device, as_of)

@@ -35,7 +35,6 @@ __all__ = [
     "RULES",
     "STATES",
     "TABLE",
-    "TRIGGERS",
     "Branch",
     "build_machine",
     "compile_table",
@@ -107,6 +106,11 @@ def rule(
 
 ALL = STATES
 
+# The triggers, and the candidate code their guards and effects look at:
+# ``enter_code`` (CodeEntered) the entered code; ``block`` (CodeBlocked, once
+# per active holder) the blocked code; ``expire`` (LicenseExpired), ``remove``
+# (LicenseRemoved), ``try_again`` (TryAgainClicked) and ``activate_now``
+# (ActivateNowClicked) the device's backup.
 RULES: list[dict[str, Any]] = [
     # Enter activation code → Save ------------------------------------------
     rule("enter_code", "active", "=", RENEWAL_ENTRY, "backup_added", "add_backup"),
@@ -182,16 +186,6 @@ RULES: list[dict[str, Any]] = [
     rule("block", "active", "blocked", [], "blocked"),
 ]
 
-#: Every trigger, and what replay passes as the candidate code.
-TRIGGERS = {
-    "enter_code": "the entered code",
-    "expire": "the backup",
-    "remove": "the backup",
-    "try_again": "the backup",
-    "activate_now": "the backup",
-    "block": "the blocked code",
-}
-
 
 class RuleTransition(Transition):
     """A transition that also carries the result and reason it reports."""
@@ -230,11 +224,9 @@ def build_machine(model: Any = None, *, graph: bool = False) -> Machine:
 
 
 #: One way out of a (state, trigger): guards, destination, result, effect,
-#: reason, and the Outcome to report (shared; None when the reason is the
-#: failed check's, which replay fills in).
-Branch = tuple[
-    tuple[Callable[..., Any], ...], str, str, Callable[..., Any] | None, str | None, Outcome | None
-]
+#: and the Outcome to report (shared; None when the reason is the failed
+#: check's, which replay fills in).
+Branch = tuple[tuple[Callable[..., Any], ...], str, str, Callable[..., Any] | None, Outcome | None]
 
 
 def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
@@ -249,7 +241,7 @@ def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
                 guards = tuple(GUARDS[str(c.func)] for c in t.conditions)
                 effect = EFFECTS[str(t.after[0])] if t.after else None
                 shared = None if t.reason == FAILED_CHECK else Outcome(t.result, t.reason)
-                branches.append((guards, str(t.dest), t.result, effect, t.reason, shared))
+                branches.append((guards, str(t.dest), t.result, effect, shared))
             if branches[-1][0]:
                 raise ValueError(f"{trigger} from {source}: the last rule must have no conditions")
             table[source][trigger] = tuple(branches)

@@ -1,23 +1,28 @@
 """The world replay folds events into, and the two steps an event goes through.
 
 :meth:`World.check` refuses an event that the specification (docs/spec.md)
-says must not be stored (the state-dependent refusals: order in time, unknown or twice-registered devices,
-unknown or twice-issued codes, an expiry that is not due). :meth:`World.apply`
-then derives its result through the compiled rules table. The two are
-separate so that a store can refuse a whole batch before writing anything;
-:meth:`World.begin` / :meth:`World.rollback` undo a batch that was refused
-half way. Nothing here reads a clock: time is the events' ``at``.
+says must not be stored (the state-dependent refusals: order in time, unknown
+or twice-registered devices, unknown or twice-issued codes, an expiry that is
+not due). :meth:`World.apply` then derives its result through the compiled
+rules table. The two are separate so that a store can refuse a whole batch
+before writing anything; :meth:`World.begin` / :meth:`World.rollback` undo a
+batch that was refused half way. Nothing here reads a clock: time is the
+events' ``at``.
+
+The world is a :class:`~license_ledger.engine.state.State` (the records and
+the clock, which the guards and effects see) with these two steps added. The
+rest lives next door: the undo journal of a batch in
+:mod:`~license_ledger.engine.journal`, snapshots in
+:mod:`~license_ledger.engine.snapshot`, status, due expiries and seats in
+:mod:`~license_ledger.engine.queries`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
-import msgspec
-
-from ..errors import InputRefused, UnknownDevice
+from ..errors import InputRefused
 from .codes import CodeRef, mask
 from .events import (
     ActivateNowClicked,
@@ -33,39 +38,25 @@ from .events import (
     LicenseRemoved,
     TryAgainClicked,
 )
+from .journal import Journal
 from .moments import format_time
 from .records import CodeRecord, DeviceRecord, Failure
 from .rules import TABLE
-from .views import DeviceStatus, Outcome, device_status
+from .state import State
+from .views import Outcome
 
 __all__ = ["World"]
 
 _RECORDED = Outcome("recorded")
 
 
-class _Snapshot(msgspec.Struct, array_like=True):
-    devices: list[DeviceRecord]
-    codes: list[CodeRecord]
-    last_at: datetime | None
-    count: int
-
-
-_MISSING = object()
-
-
-class World:
-    """Every device and code, as the events so far made them."""
+class World(State):
+    """Every device and code, as the events so far made them; checks and applies the next event."""
 
     def __init__(self) -> None:
-        self.devices: dict[str, DeviceRecord] = {}
-        self.codes: dict[str, CodeRecord] = {}
-        #: The time of the event being applied (guards judge expiry against it).
-        #: Also the time of the last event applied (events come in time order).
-        self.now: datetime | None = None
-        #: How many events were applied: the seq of the last one.
-        self.count = 0
-        self._saved: dict[tuple[str, str], Any] | None = None
-        self._saved_clock: tuple[datetime | None, int] = (None, 0)
+        super().__init__()
+        #: The undo journal of the batch under way (None outside a batch).
+        self._journal: Journal | None = None
         self._apply: dict[type, Callable[[Any], Outcome]] = {
             CodeIssued: self._code_issued,
             CodeBlocked: self._code_blocked,
@@ -150,14 +141,9 @@ class World:
 
     # --- applying ----------------------------------------------------------
 
-    @property
-    def last_at(self) -> datetime | None:
-        """The time of the last event applied."""
-        return self.now
-
     def apply(self, event: Event) -> Outcome:
         """Apply a checked, sealed, stamped event; return its result."""
-        self.now = event.at
+        self.last_at = event.at
         self.count += 1
         return self._apply[type(event)](event)
 
@@ -168,7 +154,7 @@ class World:
         try:
             for event in events:
                 # apply(), inlined: one call and two attribute writes less per event.
-                self.now = event.at
+                self.last_at = event.at
                 count += 1
                 handlers[type(event)](event)
         finally:
@@ -180,7 +166,7 @@ class World:
         # Looked up once here, not in every guard: replay's cost is mostly
         # memory traffic over hundreds of thousands of records.
         record = None if code is None else self.codes.get(code.sha256)
-        for guards, dest, result, effect, _reason, shared in TABLE[device.state][trigger]:
+        for guards, dest, result, effect, shared in TABLE[device.state][trigger]:
             for guard in guards:
                 failure = guard(self, device, code, record)
                 if failure is not None:
@@ -198,8 +184,8 @@ class World:
     def _code_issued(self, event: CodeIssued) -> Outcome:
         # Hot path: no checks here; check() refused raw codes and stamp() set the times.
         code: CodeRef = event.code  # type: ignore[assignment]
-        if self._saved is not None:
-            self._save_code(code.sha256)
+        if self._journal is not None:
+            self._journal.save_code(code.sha256)
         self.codes[code.sha256] = CodeRecord(
             ref=code,
             kind=event.kind,
@@ -214,7 +200,9 @@ class World:
 
     def _code_blocked(self, event: CodeBlocked) -> Outcome:
         code: CodeRef = event.code  # type: ignore[assignment]  # sealed: check() refused raw codes
-        self._save_code(code.sha256)
+        journal = self._journal
+        if journal is not None:
+            journal.save_code(code.sha256)
         record = self.codes[code.sha256]
         record.blocked = True
         record.block_reason = event.reason
@@ -222,14 +210,15 @@ class World:
         for device_id in sorted(record.holders):
             device = self.devices[device_id]
             if device.state == "active":
-                self._save_device(device_id)
+                if journal is not None:
+                    journal.save_device(device_id)
                 self._fire(device, "block", code)
                 blocked.append(device_id)
         return Outcome("blocked", None, {"blocked_devices": blocked})
 
     def _device_registered(self, event: DeviceRegistered) -> Outcome:
-        if self._saved is not None:
-            self._save_device(event.device)
+        if self._journal is not None:
+            self._journal.save_device(event.device)
         self.devices[event.device] = DeviceRecord(
             id=event.device,
             registered_at=event.at,  # type: ignore[arg-type]
@@ -238,130 +227,51 @@ class World:
         return _RECORDED
 
     def _app_updated(self, event: AppUpdated) -> Outcome:
-        self._save_device(event.device)
+        if self._journal is not None:
+            self._journal.save_device(event.device)
         self.devices[event.device].app_version = event.app_version
         return _RECORDED
 
     def _console_changed(self, event: ConsoleConnectionChanged) -> Outcome:
-        self._save_device(event.device)
+        if self._journal is not None:
+            self._journal.save_device(event.device)
         self.devices[event.device].connected = event.connected
         return _RECORDED
 
     def _code_entered(self, event: CodeEntered) -> Outcome:
         device = self.devices[event.device]
         code: CodeRef = event.code  # type: ignore[assignment]  # sealed: check() refused raw codes
-        if self._saved is not None:
-            self._save_for_trigger(device, code)
+        if self._journal is not None:
+            self._journal.save_for_trigger(device, code)
         return self._fire(device, "enter_code", code)
 
     def _backup_trigger(self, trigger: str) -> Callable[[Any], Outcome]:
         def fire(event: Any) -> Outcome:
             device = self.devices[event.device]
-            if self._saved is not None:
-                self._save_for_trigger(device, device.backup)
+            if self._journal is not None:
+                self._journal.save_for_trigger(device, device.backup)
             return self._fire(device, trigger, device.backup)
 
         fire.__name__ = f"_{trigger}"
         return fire
 
-    # --- answering ---------------------------------------------------------
-
-    def status(self, device: str, as_of: datetime) -> DeviceStatus:
-        """The device's status now, with ``provisional`` judged at ``as_of``."""
-        record = self.devices.get(device)
-        if record is None:
-            raise UnknownDevice(device, format_time(as_of))
-        return device_status(record, self.codes, as_of)
-
-    def due_expiries(self, now: datetime) -> list[LicenseExpired]:
-        """The LicenseExpired events a tick at ``now`` appends, in expiry order."""
-        due = []
-        for device in self.devices.values():
-            if device.state == "active":
-                expires_at = self.codes[device.license].expires_at  # type: ignore[index]
-                assert expires_at is not None
-                if expires_at <= now:
-                    due.append((expires_at, device.id))
-        due.sort()
-        return [LicenseExpired(device=device, at=now) for _, device in due]
-
-    def seats(self) -> dict[str, tuple[int, int]]:
-        """Seats held and allowed, per code fingerprint."""
-        return {fp: (len(c.holders), c.max_devices) for fp, c in self.codes.items()}
-
     # --- a batch that can be taken back -------------------------------------
 
     def begin(self) -> None:
         """Start remembering what changes, so that :meth:`rollback` can undo it."""
-        self._saved = {}
-        self._saved_clock = (self.last_at, self.count)
+        self._journal = Journal(self)
 
     @property
     def in_batch(self) -> bool:
         """True between :meth:`begin` and :meth:`commit` or :meth:`rollback`."""
-        return self._saved is not None
+        return self._journal is not None
 
     def commit(self) -> None:
         """Forget the undo information: the batch stays."""
-        self._saved = None
+        self._journal = None
 
     def rollback(self) -> None:
         """Undo everything applied since :meth:`begin`."""
-        assert self._saved is not None, "rollback() without begin()"
-        for (kind, key), original in self._saved.items():
-            table: dict[str, Any] = self.devices if kind == "d" else self.codes
-            if original is _MISSING:
-                table.pop(key, None)
-            else:
-                table[key] = original
-        self.now, self.count = self._saved_clock
-        self._saved = None
-
-    def _save_device(self, device_id: str) -> None:
-        saved = self._saved
-        if saved is not None and ("d", device_id) not in saved:
-            record = self.devices.get(device_id)
-            saved["d", device_id] = _MISSING if record is None else msgspec.structs.replace(record)
-
-    def _save_code(self, fp: str) -> None:
-        saved = self._saved
-        if saved is not None and ("c", fp) not in saved:
-            record = self.codes.get(fp)
-            saved["c", fp] = (
-                _MISSING if record is None else msgspec.structs.replace(record, holders=set(record.holders))
-            )
-
-    def _save_for_trigger(self, device: DeviceRecord, code: CodeRef | None) -> None:
-        self._save_device(device.id)
-        if device.license is not None:
-            self._save_code(device.license)
-        if code is not None and code.sha256 in self.codes:
-            self._save_code(code.sha256)
-
-    # --- snapshots -----------------------------------------------------------
-
-    def snapshot(self) -> bytes:
-        """The whole world as bytes (msgpack), to resume replay without the log."""
-        return msgspec.msgpack.encode(
-            _Snapshot(list(self.devices.values()), list(self.codes.values()), self.last_at, self.count)
-        )
-
-    @classmethod
-    def from_snapshot(cls, data: bytes) -> World:
-        """A world restored from :meth:`snapshot`."""
-        snap = msgspec.msgpack.decode(data, type=_Snapshot)
-        world = cls()
-        world.devices = {d.id: d for d in snap.devices}
-        world.codes = {c.ref.sha256: c for c in snap.codes}
-        world.now = snap.last_at
-        world.count = snap.count
-        return world
-
-    def same_as(self, other: World) -> bool:
-        """True when both worlds hold exactly the same records."""
-        return (
-            self.devices == other.devices
-            and self.codes == other.codes
-            and self.last_at == other.last_at
-            and self.count == other.count
-        )
+        assert self._journal is not None, "rollback() without begin()"
+        self._journal.undo()
+        self._journal = None

@@ -22,13 +22,15 @@ import msgspec
 from ..engine.codec import decode_stored
 from ..engine.events import SCHEMA_VERSION
 from ..engine.moments import sortable_time
+from ..engine.snapshot import SNAPSHOT_FORMAT, same_state
+from ..engine.snapshot import dump as dump_world
+from ..engine.snapshot import load as load_world
 from ..engine.world import World
 from .chain import GENESIS, link
 from .projection import Projected, derive, replay_rows
 from .protocol import Backend, ResultRow, Snapshot, StatusRow
 
 __all__ = [
-    "SNAPSHOT_FORMAT",
     "UNPROVEN",
     "ReplaySummary",
     "VerifyReport",
@@ -40,9 +42,6 @@ __all__ = [
     "summarise",
     "verify",
 ]
-
-#: The format of the snapshots this version writes; others are not trusted.
-SNAPSHOT_FORMAT = 2
 
 #: What a chain alone cannot prove (said by every verify without a noted head).
 UNPROVEN = (
@@ -104,21 +103,21 @@ def replay_into(world: World, rows: Iterable[tuple[int, str]]) -> None:
 
 def make_snapshot(world: World, chain_hash: str) -> Snapshot:
     """The world as a snapshot, tied to the chain hash of its last event."""
-    return Snapshot(world.count, chain_hash, SNAPSHOT_FORMAT, world.snapshot())
+    return Snapshot(world.count, chain_hash, SNAPSHOT_FORMAT, dump_world(world))
 
 
-def load_snapshot(backend: Backend, snapshot: Snapshot | None) -> World | None:
-    """The snapshot's world, if it can be trusted: its format, seq and chain hash match the log."""
-    if snapshot is None or snapshot.format != SNAPSHOT_FORMAT or snapshot.seq < 1:
+def load_snapshot(backend: Backend, saved: Snapshot | None) -> World | None:
+    """The saved world, if it can be trusted: its format, seq and chain hash match the log."""
+    if saved is None or saved.format != SNAPSHOT_FORMAT or saved.seq < 1:
         return None
-    at_seq = next(iter(backend.events(after=snapshot.seq - 1, limit=1)), None)
-    if at_seq is None or at_seq.seq != snapshot.seq or at_seq.hash != snapshot.chain_hash:
+    at_seq = next(iter(backend.events(after=saved.seq - 1, limit=1)), None)
+    if at_seq is None or at_seq.seq != saved.seq or at_seq.hash != saved.chain_hash:
         return None
     try:
-        world = World.from_snapshot(snapshot.world)
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        world = load_world(saved.world)
+    except ValueError:  # another format, or bytes that do not decode
         return None
-    return world if world.count == snapshot.seq else None
+    return world if world.count == saved.seq else None
 
 
 # --- replay, rebuild -------------------------------------------------------------------
@@ -283,17 +282,15 @@ def _status_problem(seq: int, stored: list[StatusRow], derived: list[StatusRow])
     return f"the stored status of {device} after this event differs from replay"
 
 
-def _snapshot_problem(snapshot: Snapshot, chain_hash: str, world: World) -> str | None:
-    if snapshot.format != SNAPSHOT_FORMAT:
-        return (
-            f"the snapshot at this seq has format {snapshot.format}, not {SNAPSHOT_FORMAT} (it is not used)"
-        )
-    if snapshot.chain_hash != chain_hash:
+def _snapshot_problem(stored: Snapshot, chain_hash: str, world: World) -> str | None:
+    if stored.format != SNAPSHOT_FORMAT:
+        return f"the snapshot at this seq has format {stored.format}, not {SNAPSHOT_FORMAT} (it is not used)"
+    if stored.chain_hash != chain_hash:
         return "the snapshot at this seq names another chain hash (it is not used)"
     try:
-        saved = World.from_snapshot(snapshot.world)
-    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        saved = load_world(stored.world)
+    except ValueError:
         return "the snapshot at this seq does not decode (it is not used)"
-    if not saved.same_as(world):
+    if not same_state(saved, world):
         return "the snapshot taken at this seq differs from replay"
     return None
