@@ -148,7 +148,7 @@ def test_the_openapi_document_lists_every_route_and_the_event_schemas(env: Env) 
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     status = document["paths"]["/devices/{device}/status"]["get"]
     assert {p["name"] for p in status["parameters"]} == {"device", "as_of"}
-    assert set(status["responses"]) == {"200", "401", "403", "404", "422"}
+    assert set(status["responses"]) == {"200", "401", "403", "404", "422", "500"}
 
 
 # --- tokens and roles -------------------------------------------------------------------
