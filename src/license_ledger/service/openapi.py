@@ -479,6 +479,7 @@ def document_bodies(app: Litestar) -> None:
             if isinstance(parameter, Parameter) and parameter.name == "device":
                 parameter.schema = device
                 parameter.description = "The device's identifier"
+                parameter.example = "laptop-1"
         if (method, path) in _QUERY:
             operation.parameters = [*(operation.parameters or []), *_QUERY[method, path]]
         responses = operation.responses if operation.responses is not None else {}
