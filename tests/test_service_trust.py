@@ -350,3 +350,13 @@ def test_the_service_refuses_a_negative_clock_skew(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="max_clock_skew"):
         create_app(tmp_path / "l.db", None, insecure_no_auth=True, max_clock_skew=-1)
+
+
+def test_the_guide_shows_the_answer_a_device_gets_for_an_at(env: Env) -> None:
+    guide = (Path(__file__).parent.parent / "docs" / "service.md").read_text()
+    trust = guide[guide.index("## Trust") : guide.index("## Routes")]
+    assert "curl -X POST http://127.0.0.1:8000/devices/laptop-1/try-again" in trust
+    documented = json.loads(trust.split("```json\n")[1].split("```")[0])
+    with env.client("device") as device:
+        answer = device.post("/devices/t1/try-again", json={"at": "2026-11-02T12:00:00Z"})
+    assert answer.status_code == 422 and answer.json() == documented
