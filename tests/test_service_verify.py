@@ -6,6 +6,7 @@ app in this process), and over real HTTP for the replay on its own connection.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -113,3 +114,24 @@ def test_verify_reads_the_file_on_its_own_connection_while_appends_go_on(tmp_pat
         assert report["ok"] is True and report["head_seq"] == 2040, report
     finally:
         assert server.stop(), server.log_text()
+
+
+def test_verify_on_its_own_connection_sees_a_row_altered_behind_the_service(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    auditor = {"Authorization": f"Bearer {new_token(tokens, 'auditor')}"}
+    admin = {"Authorization": f"Bearer {new_token(tokens, 'admin')}"}
+    app = create_app(tmp_path / "ledger.db", tokens, tick_every=0)
+    with TestClient(app) as client:
+        batch = [{"type": "DeviceRegistered", "device": f"v{n}", "app_version": "1"} for n in range(5)]
+        assert client.post("/events", json=batch, headers=admin).status_code == 200
+        assert client.get("/verify", headers=auditor).json()["ok"] is True
+        other = sqlite3.connect(tmp_path / "ledger.db")
+        try:
+            for (name,) in other.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+                other.execute(f"DROP TRIGGER {name}")
+            other.execute("UPDATE events SET payload = replace(payload, '\"v2\"', '\"v9\"') WHERE seq = 3")
+            other.commit()
+        finally:
+            other.close()
+        report = client.get("/verify", headers=auditor).json()
+    assert (report["ok"], report["first_bad_seq"]) == (False, 3), report
