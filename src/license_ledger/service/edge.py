@@ -1,10 +1,15 @@
-"""The HTTP edge of the service: request parsing, errors as statuses, the access log.
+"""The HTTP edge of the service: parsing, the trust rules, redaction, errors as statuses, the access log.
 
 Parsing turns bodies and query strings into what the library takes, and
 refuses the rest as :class:`~license_ledger.errors.InputRefused` (422),
-naming the field. :func:`error_response` is the one place where an error
-becomes an HTTP status. :class:`AccessLoggingApp` writes one JSON line per
-request: route, status, duration, role; never a token, a body or a code.
+naming the field. :func:`check_trust` applies the rules that depend on who
+asks (who may give an event its time, who may send a code's fingerprint) and
+:func:`shown` the one that depends on who reads (a device sees no other
+device). :func:`error_response` is the one place where an error becomes an
+HTTP status. :class:`AccessLoggingApp` writes one JSON line per request:
+route, status, duration, role; never a token, a body or a code. It also
+reads the rest of an oversized body before the 413 goes out, so that a client
+that sends its whole body before reading the answer gets that answer.
 """
 
 from __future__ import annotations
@@ -12,29 +17,38 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
 
+import anyio
 import msgspec
 from litestar import Litestar, Request, Response
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import Receive, Scope, Send
 
+from ..engine.events import EVENT_TYPES
+from ..engine.moments import format_time
 from ..engine.moments import moment as checked_moment
 from ..errors import InputRefused, LedgerError, UnknownDevice
-from .tokens import Forbidden, TokenError
+from .tokens import CHOOSES_TIME, SEES_EVERY_DEVICE, SENDS_FINGERPRINTS, Forbidden, Principal, TokenError
 
 __all__ = [
     "ACCESS_LOG",
     "SERVICE_LOG",
+    "DRAIN_AT_LEAST",
+    "DRAIN_FACTOR",
+    "MAX_WHOLE_NUMBER",
     "AccessLoggingApp",
+    "Busy",
     "Unauthenticated",
     "batch",
+    "check_trust",
     "error_response",
     "fields",
     "json_body",
     "moment",
+    "shown",
     "whole_number",
 ]
 
@@ -42,8 +56,23 @@ ACCESS_LOG = logging.getLogger("license_ledger.access")
 SERVICE_LOG = logging.getLogger("license_ledger.service")
 
 
+#: The largest whole number a query takes (SQLite's integers are 64-bit).
+MAX_WHOLE_NUMBER = 2**63 - 1
+
+_EVENT_NAMES = frozenset(t.__name__ for t in EVENT_TYPES)
+_T = TypeVar("_T")
+
+
 class Unauthenticated(LedgerError):
     """No token, a malformed Authorization header, or a token the service does not know."""
+
+
+class Busy(LedgerError):
+    """The request waits for nothing: one like it is running; ask again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 # --- parsing -------------------------------------------------------------------
@@ -54,6 +83,10 @@ def json_body(body: bytes, expected: str) -> Any:
         return msgspec.json.decode(body)
     except msgspec.DecodeError as exc:
         raise InputRefused(expected, f"malformed JSON ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise InputRefused(expected, f"a body that is not UTF-8 (byte {exc.start})") from None
+    except RecursionError:
+        raise InputRefused(expected, "JSON nested too deeply") from None
 
 
 def batch(body: bytes, max_batch: int) -> list[Any]:
@@ -68,8 +101,12 @@ def batch(body: bytes, max_batch: int) -> list[Any]:
     return data
 
 
-def fields(body: bytes, allowed: tuple[str, ...]) -> dict[str, Any]:
-    """A small optional JSON object with only ``allowed`` fields."""
+def fields(body: bytes, allowed: tuple[str, ...], *, stamped: bool = False) -> dict[str, Any]:
+    """A small optional JSON object with only ``allowed`` fields.
+
+    ``stamped``: the body is an event the service's clock stamps (a
+    button), and an ``at`` in it is refused saying so.
+    """
     names = ", ".join(f"`{name}`" for name in allowed)
     if not body.strip():
         return {}
@@ -77,33 +114,157 @@ def fields(body: bytes, allowed: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputRefused(f"a JSON object with {names}", f"a JSON {type(data).__name__}")
     for key in data:
+        if key == "at" and stamped:
+            raise InputRefused(
+                "no `at`: the service's clock stamps the events of the buttons", "an `at`", field="$.at"
+            )
         if key not in allowed:
             raise InputRefused(f"only the fields {names}", f"the unknown field `{key}`", field=f"$.{key}")
     return data
 
 
 def whole_number(text: str | None, field: str, *, default: int, least: int) -> int:
+    """A query's whole number, in ASCII digits, from ``least`` to :data:`MAX_WHOLE_NUMBER`."""
     if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        value = least - 1
-    if value < least:
-        raise InputRefused(f"a whole number >= {least}", repr(text), field=field)
-    return value
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(MAX_WHOLE_NUMBER))
+    if not digits or not least <= int(text) <= MAX_WHOLE_NUMBER:
+        shown = repr(text) if len(text) <= 40 else repr(text[:37]) + "..."
+        raise InputRefused(f"a whole number from {least} to {MAX_WHOLE_NUMBER}", shown, field=field)
+    return int(text)
 
 
 def moment(text: str | None, field: str) -> datetime | None:
     return checked_moment(text, field=field)
 
 
+def not_after(value: datetime, now: datetime, skew: float, field: str) -> None:
+    """Refuse a moment further ahead of the service's clock than ``skew`` seconds."""
+    latest = now + timedelta(seconds=skew)
+    if value > latest:
+        raise InputRefused(
+            f"a time no later than {format_time(latest)} (the service's clock plus "
+            f"--max-clock-skew {skew:g} s)",
+            format_time(value),
+            field=field,
+        )
+
+
+# --- trust: what depends on who asks --------------------------------------------
+
+
+def check_trust(principal: Principal, items: list[Any], now: datetime, skew: float) -> None:
+    """Refuse (422) a batch that claims more than its token is trusted with; nothing is stored.
+
+    A device's events take the service's clock: no ``at``. For the other
+    roles an ``at`` may lie in the past (a backfill; the library refuses
+    one before the last event) but no more than ``skew`` seconds ahead of
+    ``now``. Every time is checked by the one parser (``moment``). Only
+    the roles in ``SENDS_FINGERPRINTS`` may send a code as its stored
+    fingerprint. Runs after the rights are checked, before the library.
+    """
+    chooses_time = principal.role in CHOOSES_TIME
+    fingerprints = principal.role in SENDS_FINGERPRINTS
+    for line, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            continue  # the library refuses it, naming the line
+        kind = item.get("type")
+        where: dict[str, Any] = {
+            "line": line,
+            "event_type": kind if isinstance(kind, str) and kind in _EVENT_NAMES else None,
+        }
+        if item.get("at") is not None and not chooses_time:
+            raise InputRefused(
+                "no `at`: the events of a device token take the service's clock",
+                "an `at`",
+                field="$.at",
+                **where,
+            )
+        for name in ("at", "purchased_at"):
+            value = item.get(name)
+            if not isinstance(value, str):
+                continue  # absent, or not text: the library decides
+            try:
+                parsed = checked_moment(value, field=f"$.{name}")
+                if name == "at" and parsed is not None:
+                    not_after(parsed, now, skew, "$.at")
+            except InputRefused as refused:
+                raise InputRefused(refused.expected, refused.found, field=refused.field, **where) from None
+        if isinstance(item.get("code"), dict) and not fingerprints:
+            raise InputRefused(
+                "a raw activation code (a string): only the admin role may send a stored fingerprint",
+                "a code fingerprint (an object)",
+                field="$.code",
+                **where,
+            )
+
+
+# --- redaction: what depends on who reads -----------------------------------------
+
+
+def _redacted(detail: dict[str, Any], device: str | None) -> dict[str, Any]:
+    """A result's detail without the names of devices other than ``device``."""
+    shown: dict[str, Any] = {}
+    for key, value in detail.items():
+        if key == "held_by" and isinstance(value, list):
+            shown["seats_held"] = len(value)  # with max_devices beside it: a count, no names
+        elif key == "blocked_devices" and isinstance(value, list):
+            if device in value:
+                shown[key] = [device]
+        else:
+            shown[key] = value
+    return shown
+
+
+def shown(principal: Principal, value: _T) -> _T:
+    """What ``principal`` may read of a result, a trace entry, or a list of them.
+
+    Every answer that carries a ``detail`` passes here. A role outside
+    ``SEES_EVERY_DEVICE`` (a device) never reads the names of other devices:
+    seat holders become ``seats_held`` (a count), the devices a CodeBlocked
+    blocked shrink to its own device (or are left out).
+    """
+    if principal.role in SEES_EVERY_DEVICE:
+        return value
+    if isinstance(value, list):
+        return [shown(principal, item) for item in value]  # type: ignore[return-value]
+    detail = getattr(value, "detail", None)
+    if isinstance(value, msgspec.Struct) and isinstance(detail, dict):
+        return msgspec.structs.replace(value, detail=_redacted(detail, principal.device))
+    return value
+
+
 # --- errors: the one place they become HTTP statuses -----------------------------
 
 _HTTP_ERRORS = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
+#: Every ``error`` code an answer may carry (the OpenAPI document lists them).
+ERROR_CODES = (
+    "input_refused",
+    "invalid_request",
+    "unauthenticated",
+    "forbidden",
+    "unknown_device",
+    "not_found",
+    "method_not_allowed",
+    "body_too_large",
+    "busy",
+    "http_error",
+    "token_file",
+    "internal",
+)
+
 
 def error_response(request: Request[Any, Any, State], exc: Exception) -> Response[Any]:
+    """The one place where an error becomes a status: every body has ``error``, ``message``, ``stored``."""
+    response = _error_response(request, exc)
+    content = response.content
+    if isinstance(content, dict):
+        content.setdefault("stored", False)
+    return response
+
+
+def _error_response(request: Request[Any, Any, State], exc: Exception) -> Response[Any]:
     headers: dict[str, str] = {}
     if isinstance(exc, InputRefused):
         status, body = 422, exc.as_dict()
@@ -115,6 +276,9 @@ def error_response(request: Request[Any, Any, State], exc: Exception) -> Respons
         status, body = 403, exc.as_dict()
     elif isinstance(exc, UnknownDevice):
         status, body = 404, {"error": "unknown_device", "message": str(exc), "device": exc.device}
+    elif isinstance(exc, Busy):
+        status, body = 429, {"error": "busy", "message": str(exc)}
+        headers["Retry-After"] = str(exc.retry_after)
     elif isinstance(exc, ValidationException):
         # A query parameter Litestar checked (after, limit): refused input like any other.
         extra = getattr(exc, "extra", None)
@@ -146,8 +310,29 @@ def error_response(request: Request[Any, Any, State], exc: Exception) -> Respons
 # --- the access log ---------------------------------------------------------------------
 
 
+#: How much of an oversized body is read (and dropped) before the 413 goes out, at most:
+#: this multiple of the largest body accepted, and never less than ``DRAIN_AT_LEAST``
+#: bytes; and for how long.
+DRAIN_FACTOR = 16
+DRAIN_AT_LEAST = 16 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+
 class AccessLoggingApp(Litestar):
-    """The service's Litestar app, which writes one access log line per request."""
+    """The service's Litestar app: one access log line per request, and a readable 413.
+
+    A client that sends its whole body before it reads the answer (Python's
+    ``urllib``, many scripts) would see the connection reset if the 413 went
+    out while most of its body was still unread. So before a 413 is sent,
+    the rest of the body is read and dropped, up to ``DRAIN_FACTOR`` times
+    the largest body accepted (``DRAIN_AT_LEAST`` bytes at least) and for
+    ``DRAIN_SECONDS`` at most; a body larger still is cut off (that client
+    then sees the reset).
+    """
+
+    def __init__(self, *args: Any, drain_limit: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.drain_limit = drain_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # type: ignore[override]
         if scope["type"] != "http":
@@ -156,14 +341,23 @@ class AccessLoggingApp(Litestar):
         started = time.perf_counter()
         note: dict[str, Any] = {"role": None, "status": None}
         scope.setdefault("state", {})["access"] = note
+        body = {"done": False}
+
+        async def noting_receive() -> Any:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body["done"] = True
+            return message
 
         async def noting_send(message: Any) -> None:
             if message["type"] == "http.response.start":
                 note["status"] = message["status"]
+                if message["status"] == 413 and not body["done"]:
+                    await self._drain(noting_receive, body)
             await send(message)
 
         try:
-            await super().__call__(scope, receive, noting_send)
+            await super().__call__(scope, noting_receive, noting_send)
         finally:
             ACCESS_LOG.info(
                 json.dumps(
@@ -178,3 +372,11 @@ class AccessLoggingApp(Litestar):
                     }
                 )
             )
+
+    async def _drain(self, receive: Receive, body: dict[str, bool]) -> None:
+        """Read and drop the rest of a request body, within the bounds."""
+        dropped = 0
+        with anyio.move_on_after(DRAIN_SECONDS):
+            while not body["done"] and dropped <= self.drain_limit:
+                message: Any = await receive()
+                dropped += len(message.get("body", b""))

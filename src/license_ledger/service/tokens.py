@@ -29,8 +29,11 @@ from ..errors import LedgerError
 
 __all__ = [
     "APPEND_ANY",
+    "CHOOSES_TIME",
     "RIGHTS",
     "ROLES",
+    "SEES_EVERY_DEVICE",
+    "SENDS_FINGERPRINTS",
     "Forbidden",
     "Principal",
     "TokenError",
@@ -88,6 +91,17 @@ RIGHTS: dict[str, frozenset[str]] = {
         ]
     ),
 }
+
+
+#: The trust rules beside the rights (docs/service.md, "Trust"): which roles
+#: may give an event its time (``at``); a device's events take the service's clock.
+CHOOSES_TIME: frozenset[str] = frozenset({"vendor", "system", "admin"})
+#: Which roles may send a code as its stored fingerprint (``{"sha256", "tail",
+#: "well_formed"}``): the admin, who imports exported logs. Others send raw codes.
+SENDS_FINGERPRINTS: frozenset[str] = frozenset({"admin"})
+#: Which roles see other devices named in results and traces; for the others
+#: the service redacts them (seat holders become a count).
+SEES_EVERY_DEVICE: frozenset[str] = frozenset({"vendor", "system", "auditor", "admin"})
 
 
 class TokenError(LedgerError):
