@@ -202,20 +202,9 @@ class _Service:
 
 
 def _verify_file(path: Path) -> VerifyReport:
-    """Verify the ledger file on a connection opened for this call, in one read snapshot.
-
-    The snapshot (a read transaction: SQLite's WAL keeps it stable) makes
-    the replay see one state of the file while other connections append.
-    """
-    with Ledger.open(path, create=False) as ledger:
-        connection = getattr(ledger.backend, "db", None)
-        if connection is None:
-            return ledger.verify()
-        connection.execute("BEGIN")
-        try:
-            return ledger.verify()
-        finally:
-            connection.execute("ROLLBACK")
+    """Verify the ledger file on a read-only connection of its own (one read transaction inside)."""
+    with Ledger.open(path, read_only=True) as ledger:
+        return ledger.verify()
 
 
 def _service(request: Request[Any, Any, State]) -> _Service:
