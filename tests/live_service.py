@@ -69,8 +69,13 @@ class Service:
         )
 
 
-def start_service(db: Path, tokens: Path | None, *, attempts: int = 3, **options: Any) -> Service:
-    """Start ``serve(db, tokens=..., **options)`` on a free port; return once /health answers."""
+def start_service(
+    db: Path, tokens: Path | None, *, attempts: int = 3, cli: tuple[str, ...] | None = None, **options: Any
+) -> Service:
+    """Start ``serve(db, tokens=..., **options)`` on a free port; return once /health answers.
+
+    With ``cli``, start ``license-ledger serve`` with those extra options instead.
+    """
     last = ""
     for attempt in range(attempts):
         port = free_port()
@@ -78,9 +83,23 @@ def start_service(db: Path, tokens: Path | None, *, attempts: int = 3, **options
         arguments = {"db": str(db), "host": "127.0.0.1", "port": port, **options}
         if tokens is not None:
             arguments["tokens"] = str(tokens)
+        command = [sys.executable, "-W", "error", "-c", _LAUNCH, json.dumps(arguments)]
+        if cli is not None:
+            command = [
+                sys.executable,
+                "-m",
+                "license_ledger.cli",
+                "serve",
+                "--db",
+                str(db),
+                "--port",
+                str(port),
+            ]
+            command += ["--tokens", str(tokens)] if tokens is not None else ["--insecure-no-auth"]
+            command += list(cli)
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-W", "error", "-c", _LAUNCH, json.dumps(arguments)],
+                command,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

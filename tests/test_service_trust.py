@@ -360,3 +360,16 @@ def test_the_guide_shows_the_answer_a_device_gets_for_an_at(env: Env) -> None:
     with env.client("device") as device:
         answer = device.post("/devices/t1/try-again", json={"at": "2026-11-02T12:00:00Z"})
     assert answer.status_code == 422 and answer.json() == documented
+
+
+def test_the_command_line_sets_the_clock_skew(tmp_path: Path) -> None:
+    ahead = (datetime.now(UTC) + timedelta(minutes=30)).isoformat().replace("+00:00", "Z")
+    event = {"type": "DeviceRegistered", "device": "far", "app_version": "1.0", "at": ahead}
+    for skew, status in (("3600", 200), ("60", 422)):
+        service = start_service(tmp_path / f"skew-{skew}.db", None, cli=("--max-clock-skew", skew))
+        try:
+            with service.client() as client:
+                answer = client.post("/events", json=event)
+            assert answer.status_code == status, answer.text
+        finally:
+            assert service.stop()

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from license_ledger.service import app as service_app
+from license_ledger.service import runtime as service_runtime
 from license_ledger.service.app import create_app
 from license_ledger.service.tokens import new_token
 from live_service import start_service
@@ -26,14 +26,14 @@ from live_service import start_service
 def held_verify(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[threading.Event, threading.Event]]:
     """Make the verify replay wait until released; yield (started, release)."""
     started, release = threading.Event(), threading.Event()
-    real = service_app._verify_file
+    real = service_runtime._verify_file
 
     def slow(path: Path) -> Any:
         started.set()
         assert release.wait(20), "the test never released the verify"
         return real(path)
 
-    monkeypatch.setattr(service_app, "_verify_file", slow)
+    monkeypatch.setattr(service_runtime, "_verify_file", slow)
     yield started, release
     release.set()
 

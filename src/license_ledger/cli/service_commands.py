@@ -28,6 +28,13 @@ from .options import db_option, json_option, print_json
 )
 @click.option("--max-body", default=1_048_576, show_default=True, type=click.IntRange(min=1), help="Bytes.")
 @click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(min=1), help="Events.")
+@click.option(
+    "--max-clock-skew",
+    default=300.0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Seconds an `at` or a tick's `now` may be ahead of the service's clock.",
+)
 @click.option("--insecure-no-auth", is_flag=True, help="Serve without tokens: every caller is admin.")
 def serve(
     db: Path,
@@ -37,6 +44,7 @@ def serve(
     tick_every: float,
     max_body: int,
     max_batch: int,
+    max_clock_skew: float,
     insecure_no_auth: bool,
 ) -> None:
     """Run the HTTP service over the ledger (see docs/service.md).
@@ -56,6 +64,7 @@ def serve(
         insecure_no_auth=insecure_no_auth,
         max_body=max_body,
         max_batch=max_batch,
+        max_clock_skew=max_clock_skew,
     )
 
 

@@ -13,7 +13,9 @@ event being applied. The order in which they run is written in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
+from typing import TypeVar
 
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
@@ -23,34 +25,56 @@ from .moments import format_time
 from .records import CodeRecord, DeviceRecord, Failure
 from .state import State
 
-__all__ = ["GUARDS"]
+__all__ = ["GUARDS", "REASON_OF", "fails_with"]
+
+_Guard = TypeVar("_Guard", bound=Callable[..., "Failure | None"])
 
 
 # --- checks of an entered code --------------------------------------------
 
 
+#: The reason each guard fails with, by guard name: what a result's ``reason``
+#: can be when a rule reports the failed check.
+REASON_OF: dict[str, str] = {}
+
+
+def fails_with(reason: str) -> Callable[[_Guard], _Guard]:
+    """Declare the reason a guard fails with (the guard itself is returned unchanged)."""
+
+    def declare(guard: _Guard) -> _Guard:
+        REASON_OF[guard.__name__] = reason
+        return guard
+
+    return declare
+
+
+@fails_with("invalid_format")
 def code_well_formed(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
 ) -> Failure | None:
     return None if code.well_formed else ("invalid_format", None)
 
 
+@fails_with("unknown_code")
 def code_issued(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
 ) -> Failure | None:
     return None if record is not None else ("unknown_code", None)
 
 
+@fails_with("already_active")
 def not_the_current_code(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
     return ("already_active", None) if device.license == code.sha256 else None
 
 
+@fails_with("backup_already_added")
 def no_backup_yet(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return ("backup_already_added", None) if device.backup is not None else None
 
 
+@fails_with("subscription_in_use")
 def current_not_subscription(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
@@ -60,10 +84,12 @@ def current_not_subscription(
     return None
 
 
+@fails_with("trial_not_allowed")
 def code_not_trial(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return ("trial_not_allowed", None) if record.kind == "trial" else None
 
 
+@fails_with("does_not_extend")
 def code_extends_license(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
@@ -86,12 +112,14 @@ def code_extends_license(
 # --- checks of an activation (entered code or backup) ----------------------
 
 
+@fails_with("code_blocked")
 def code_not_blocked(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     if not record.blocked:
         return None
     return ("code_blocked", {"block_reason": record.block_reason})
 
 
+@fails_with("code_expired")
 def code_not_expired(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     assert state.last_at is not None
     if record.expires_at is None or record.expires_at > state.last_at:
@@ -105,6 +133,7 @@ def code_not_expired(state: State, device: DeviceRecord, code: CodeRef, record: 
     )
 
 
+@fails_with("incompatible_version")
 def version_compatible(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
@@ -117,6 +146,7 @@ def version_compatible(
     )
 
 
+@fails_with("device_limit_reached")
 def seat_available(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     holders = record.holders
     others = len(holders) - (device.id in holders)
@@ -128,6 +158,7 @@ def seat_available(state: State, device: DeviceRecord, code: CodeRef, record: Co
     )
 
 
+@fails_with("console_unreachable")
 def console_reachable(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
@@ -139,10 +170,12 @@ def console_reachable(
 # --- questions about the backup ----------------------------------------------
 
 
+@fails_with("no_backup")
 def has_backup(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return None if device.backup is not None else ("no_backup", None)
 
 
+@fails_with("backup_not_failed")
 def backup_failed(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return None if device.backup_state == "activation_failed" else ("backup_not_failed", None)
 

@@ -16,6 +16,8 @@ from .moments import DAY
 from .records import CodeRecord, DeviceRecord
 
 __all__ = [
+    "ACTIONS",
+    "BACKUP_STATES",
     "Appended",
     "BackupView",
     "DeviceStatus",
@@ -26,6 +28,12 @@ __all__ = [
     "device_status",
     "stored_status",
 ]
+
+
+#: The buttons a status can offer, in the order it lists them.
+ACTIONS = ["try_again", "activate_now", "remove_license"]
+#: The states of a backup code: waiting to renew the license, or failed to.
+BACKUP_STATES = ["pending", "activation_failed"]
 
 
 class Outcome(msgspec.Struct, frozen=True, gc=False):

@@ -45,9 +45,10 @@ from .rules import TABLE
 from .state import State
 from .views import Outcome
 
-__all__ = ["World"]
+__all__ = ["RECORDED", "World"]
 
-_RECORDED = Outcome("recorded")
+#: The result of an event no rule judges (an issue, a registration, an update).
+RECORDED = Outcome("recorded")
 
 
 class World(State):
@@ -196,7 +197,7 @@ class World(State):
             purchased_at=event.purchased_at,  # type: ignore[arg-type]
             issued_at=event.at,  # type: ignore[arg-type]
         )
-        return _RECORDED
+        return RECORDED
 
     def _code_blocked(self, event: CodeBlocked) -> Outcome:
         code: CodeRef = event.code  # type: ignore[assignment]  # sealed: check() refused raw codes
@@ -224,19 +225,19 @@ class World(State):
             registered_at=event.at,  # type: ignore[arg-type]
             app_version=event.app_version,
         )
-        return _RECORDED
+        return RECORDED
 
     def _app_updated(self, event: AppUpdated) -> Outcome:
         if self._journal is not None:
             self._journal.save_device(event.device)
         self.devices[event.device].app_version = event.app_version
-        return _RECORDED
+        return RECORDED
 
     def _console_changed(self, event: ConsoleConnectionChanged) -> Outcome:
         if self._journal is not None:
             self._journal.save_device(event.device)
         self.devices[event.device].connected = event.connected
-        return _RECORDED
+        return RECORDED
 
     def _code_entered(self, event: CodeEntered) -> Outcome:
         device = self.devices[event.device]

@@ -15,11 +15,6 @@ event types from the event Structs.
 
 from __future__ import annotations
 
-import ast
-import inspect
-import textwrap
-import typing
-from collections.abc import Iterable
 from typing import Annotated, Any, cast
 
 import msgspec
@@ -35,10 +30,10 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from ..engine.checks import GUARDS
-from ..engine.events import EVENT_TYPES, SCHEMA_VERSION, AnyEvent, Code, CodeIssued, DeviceId, IdempotencyKey
-from ..engine.rules import FAILED_CHECK, RULES, STATES
+from ..engine.events import SCHEMA_VERSION, AnyEvent, Code, DeviceId, IdempotencyKey
+from ..engine.vocabulary import ACTIONS, BACKUP_STATES, EVENT_NAMES, KINDS, REASONS, RESULTS, STATES
 from .edge import ERROR_CODES, MAX_WHOLE_NUMBER
+from .openapi_examples import EXAMPLES as _EXAMPLES
 
 #: The most events one ``GET /events`` returns; a larger ``limit`` is capped.
 FEED_LIMIT = 1000
@@ -58,77 +53,6 @@ __all__ = [
 ]
 
 _REF = "#/components/schemas/{name}"
-
-
-# --- the enums, from the library ---------------------------------------------------
-
-
-def _unique(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
-
-
-def _guard_reasons(name: str) -> list[str]:
-    """The reasons a guard fails with: the first string of each tuple it builds.
-
-    A guard returns ``None`` or a Failure ``(reason, detail)``; read from its
-    source so that a new reason in ``engine/checks.py`` reaches the document.
-    """
-    tree = ast.parse(textwrap.dedent(inspect.getsource(GUARDS[name])))
-    return _unique(
-        node.elts[0].value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Tuple)
-        and node.elts
-        and isinstance(node.elts[0], ast.Constant)
-        and isinstance(node.elts[0].value, str)
-    )
-
-
-def _sources(rule: dict[str, Any]) -> set[str]:
-    source = rule["source"]
-    return {source} if isinstance(source, str) else set(source)
-
-
-def _reasons() -> list[str]:
-    """Every reason a result can carry.
-
-    A rule names its reason, or reports the failed check's: then the
-    reasons are those of the guards of the rules tried before it (same
-    trigger and state) that it does not itself require to pass.
-    """
-    found: list[str] = []
-    for index, rule in enumerate(RULES):
-        reason = rule["reason"]
-        if reason is None:
-            continue
-        if reason != FAILED_CHECK:
-            found.append(reason)
-            continue
-        own = set(rule["conditions"])
-        for earlier in RULES[:index]:
-            if earlier["trigger"] == rule["trigger"] and _sources(earlier) & _sources(rule):
-                for guard in earlier["conditions"]:
-                    if guard not in own:
-                        found.extend(_guard_reasons(guard))
-    return _unique(found)
-
-
-def _literal(struct: type, field: str) -> list[str]:
-    hint = typing.get_type_hints(struct, include_extras=True)[field]
-    while typing.get_origin(hint) is Annotated:
-        hint = typing.get_args(hint)[0]
-    return list(typing.get_args(hint))
-
-
-EVENT_NAMES = [t.__name__ for t in EVENT_TYPES]
-#: Every result: those of the rules, and ``recorded`` (an event no rule judges).
-RESULTS = _unique(["recorded", *(rule["result"] for rule in RULES)])
-REASONS = _reasons()
-KINDS = _literal(CodeIssued, "kind")
-#: The buttons a status offers (``engine/views.py``, ``stored_status``).
-ACTIONS = ["try_again", "activate_now", "remove_license"]
-#: The states of a backup (``engine/effects.py``).
-BACKUP_STATES = ["pending", "activation_failed"]
 
 
 def _enum(values: list[str], *, nullable: bool = False) -> dict[str, Any]:
@@ -271,158 +195,6 @@ _MEANING = {
     500: "A bug, or a token file the service cannot read (`error`: `internal` or `token_file`); "
     "the details go to the service's log only",
 }
-
-
-# --- examples, one per operation (the same story as docs/service.md) ------------------
-
-_APPENDED = {
-    "seq": 5,
-    "type": "CodeEntered",
-    "at": "2026-11-02T12:00:00.123456Z",
-    "result": "backup_added",
-    "reason": None,
-    "detail": None,
-    "stored": True,
-}
-
-
-def _click(kind: str, seq: int, result: str, reason: str | None) -> dict[str, Any]:
-    return {**_APPENDED, "seq": seq, "type": kind, "result": result, "reason": reason}
-
-
-_EXAMPLES: dict[tuple[str, str], tuple[Any, Any]] = {
-    ("get", "/health"): (None, {"status": "ok"}),
-    ("post", "/events"): (
-        {
-            "type": "CodeIssued",
-            "code": "AAAAA-BBBBB-CCCCC-DDDDD",
-            "kind": "commercial",
-            "term_days": 365,
-            "max_devices": 1,
-        },
-        [
-            {
-                **_APPENDED,
-                "seq": 1,
-                "type": "CodeIssued",
-                "at": "2026-01-05T10:00:00.012345Z",
-                "result": "recorded",
-            }
-        ],
-    ),
-    ("post", "/devices/{device}/codes"): (
-        {"code": "eeeee-fffff-ggggg-hhhhh", "id": "laptop-1-renewal"},
-        _APPENDED,
-    ),
-    ("post", "/devices/{device}/try-again"): (
-        {"id": "laptop-1-try-1"},
-        _click("TryAgainClicked", 6, "ignored", "action_not_available"),
-    ),
-    ("post", "/devices/{device}/activate-now"): (
-        {"id": "laptop-1-activate-1"},
-        _click("ActivateNowClicked", 7, "ignored", "action_not_available"),
-    ),
-    ("delete", "/devices/{device}/license"): (
-        {"id": "laptop-1-remove-1"},
-        _click("LicenseRemoved", 8, "renewed", None),
-    ),
-    ("get", "/devices/{device}/status"): (
-        None,
-        {
-            "device": "laptop-1",
-            "as_of": "2026-11-02T12:05:00.318412Z",
-            "state": "active",
-            "license": {
-                "code": "*****-*****-*****-DDDDD",
-                "kind": "commercial",
-                "activated_at": "2026-01-06T09:01:00Z",
-                "expires_at": "2027-01-06T09:01:00Z",
-                "provisional": False,
-            },
-            "backup": {
-                "code": "*****-*****-*****-HHHHH",
-                "state": "pending",
-                "added_at": "2026-11-02T12:00:00.123456Z",
-                "failure": None,
-            },
-            "actions": ["remove_license"],
-        },
-    ),
-    ("get", "/devices/{device}/trace"): (
-        None,
-        [
-            {
-                "seq": 3,
-                "type": "DeviceRegistered",
-                "at": "2026-01-06T09:00:00Z",
-                "result": "recorded",
-                "reason": None,
-                "detail": None,
-                "state": "unlicensed",
-            },
-            {
-                "seq": 4,
-                "type": "CodeEntered",
-                "at": "2026-01-06T09:01:00Z",
-                "result": "activated",
-                "reason": None,
-                "detail": None,
-                "state": "active",
-            },
-        ],
-    ),
-    ("get", "/events"): (
-        None,
-        [
-            {
-                "seq": 3,
-                "type": "DeviceRegistered",
-                "at": "2026-01-06T09:00:00Z",
-                "device": "laptop-1",
-                "result": "recorded",
-                "reason": None,
-                "detail": None,
-                "hash": "aaa5eecf688b9040d02d410e339f9a9602c5b3bf01485fc0f04105d9ccdde318",
-                "payload": {
-                    "type": "DeviceRegistered",
-                    "device": "laptop-1",
-                    "app_version": "22.1",
-                    "at": "2026-01-06T09:00:00Z",
-                    "id": None,
-                    "v": 1,
-                },
-            }
-        ],
-    ),
-    ("get", "/verify"): (
-        None,
-        {
-            "ok": True,
-            "events": 7,
-            "head_seq": 7,
-            "head_hash": "f03350251716253e8e19aee7c687ca8f8f74e02bd4d585571863b4a7738fc278",
-            "first_bad_seq": None,
-            "problem": None,
-        },
-    ),
-    ("post", "/tick"): (
-        {"now": "2027-01-06T09:01:00Z"},
-        [
-            {
-                "seq": 8,
-                "type": "LicenseExpired",
-                "at": "2027-01-06T09:01:00Z",
-                "result": "renewed",
-                "reason": None,
-                "detail": None,
-                "stored": True,
-            }
-        ],
-    ),
-}
-
-
-# --- putting it into the document ------------------------------------------------------
 
 
 def _event_schemas(components: dict[str, Any]) -> None:

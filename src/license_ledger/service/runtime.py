@@ -1,0 +1,132 @@
+"""What one running service holds: the ledger, its lock, the tokens, the limits, the ticker."""
+
+import asyncio
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+
+from ..engine.events import EVENT_TYPES
+from ..errors import LedgerError
+from ..ledger import Ledger
+from ..store.audit import VerifyReport
+from .edge import (
+    SERVICE_LOG,
+    Busy,
+    Unauthenticated,
+)
+from .tokens import (
+    Principal,
+    TokenFile,
+)
+
+__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY", "DEFAULT_MAX_CLOCK_SKEW", "VERIFY_RETRY_AFTER"]
+
+DEFAULT_MAX_BODY = 1_048_576
+DEFAULT_MAX_BATCH = 1000
+#: How far ahead of the service's clock (seconds) an ``at`` or a tick's ``now`` may be.
+DEFAULT_MAX_CLOCK_SKEW = 300.0
+#: What a second ``GET /verify`` while one runs is told to wait (seconds).
+VERIFY_RETRY_AFTER = 1
+
+_EVENT_NAMES = frozenset(t.__name__ for t in EVENT_TYPES)
+_T = TypeVar("_T")
+
+
+class _Service:
+    """What one app holds: the ledger, its lock, the tokens and the limits."""
+
+    def __init__(
+        self,
+        ledger_path: Path,
+        tokens: TokenFile | None,
+        tick_every: float,
+        max_batch: int,
+        max_clock_skew: float,
+    ) -> None:
+        self.ledger_path = ledger_path
+        self.tokens = tokens
+        self.tick_every = tick_every
+        self.max_batch = max_batch
+        self.max_clock_skew = max_clock_skew
+        self._ledger: Ledger | None = None
+        self._lock: asyncio.Lock | None = None
+        self._verifying = False
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            raise RuntimeError("the service is not started (the ledger opens at startup)")
+        return self._ledger
+
+    async def call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """Run a ledger call in a worker thread, one at a time in this process."""
+        if self._lock is None:
+            raise RuntimeError("the service is not started (the ledger opens at startup)")
+        async with self._lock:
+            # anyio waits for the thread even when the request is cancelled (a client
+            # hangs up), so the lock is never released while SQLite is still busy;
+            # asyncio.to_thread would return at once and let the next call in.
+            return await anyio.to_thread.run_sync(partial(fn, *args))
+
+    async def verify(self) -> VerifyReport:
+        """Replay the whole log on a connection of its own, outside the lock; one at a time.
+
+        A full replay takes a while on a big log: it must not hold up the
+        appends and reads, which go on meanwhile. A second verify while one
+        runs is refused (429) rather than queued.
+        """
+        if self._verifying:
+            raise Busy(
+                "expected one verify at a time, found one already running; ask again later",
+                VERIFY_RETRY_AFTER,
+            )
+        self._verifying = True
+        try:
+            return await anyio.to_thread.run_sync(_verify_file, self.ledger_path)
+        finally:
+            self._verifying = False
+
+    def authenticate(self, header: str | None) -> Principal:
+        if self.tokens is None:
+            return Principal("admin")
+        scheme, _, token = (header or "").strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            found = "no Authorization header" if not header else "another kind of Authorization header"
+            raise Unauthenticated(f"expected an `Authorization: Bearer <token>` header, found {found}")
+        principal = self.tokens.lookup(token.strip())
+        if principal is None:
+            raise Unauthenticated("expected a token this service knows, found an unknown token")
+        return principal
+
+    async def open(self) -> None:
+        self._lock = asyncio.Lock()  # made in the loop that serves
+        self._ledger = await anyio.to_thread.run_sync(partial(Ledger.open, self.ledger_path, create=True))
+
+    async def close(self) -> None:
+        if self._ledger is not None and self._lock is not None:
+            async with self._lock:
+                await anyio.to_thread.run_sync(self._ledger.close)
+            self._ledger = None
+
+    async def tick_forever(self) -> None:
+        """Append the due expiries every ``tick_every`` seconds, until cancelled."""
+        while True:
+            await asyncio.sleep(self.tick_every)
+            try:
+                appended = await self.call(self.ledger.tick)
+            except LedgerError as exc:
+                SERVICE_LOG.error("tick refused: %s", exc)
+            except Exception:
+                SERVICE_LOG.exception("tick failed")
+            else:
+                if appended:
+                    SERVICE_LOG.info("tick appended %d LicenseExpired event(s)", len(appended))
+
+
+def _verify_file(path: Path) -> VerifyReport:
+    """Verify the ledger file on a read-only connection of its own (one read transaction inside)."""
+    with Ledger.open(path, read_only=True) as ledger:
+        return ledger.verify()
