@@ -27,6 +27,7 @@ from ..errors import DamagedLedger, InputRefused, LedgerError
 from ..ledger import Ledger
 from ..service.tokens import ROLES, list_tokens, new_token, revoke_token
 from ..store.audit import VerifyReport
+from ..store.open import is_url, shown
 from . import demo, render
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -62,6 +63,21 @@ class Timestamp(click.ParamType):
         return checked
 
 
+class Location(click.ParamType):
+    """Where a ledger is: the path of a file, or a ``postgresql://`` URL (kept as text)."""
+
+    name = "PATH|URL"
+
+    def __init__(self) -> None:
+        self._path = click.Path(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        if isinstance(value, str) and is_url(value):
+            return value
+        converted: Path = self._path.convert(value, param, ctx)
+        return converted
+
+
 def db_option(default: str = "license-ledger.db") -> Callable[[F], F]:
     return click.option(
         "--db",
@@ -69,8 +85,8 @@ def db_option(default: str = "license-ledger.db") -> Callable[[F], F]:
         envvar="LICENSE_LEDGER_DB",
         default=default,
         show_default=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The ledger file (also LICENSE_LEDGER_DB).",
+        type=Location(),
+        help="The ledger: a file, or postgresql://USER@HOST:PORT/DBNAME?schema=NAME (also LICENSE_LEDGER_DB).",
     )
 
 
@@ -93,7 +109,7 @@ def main() -> None:
 @click.argument("file", type=click.File("rb"))
 @db_option()
 @json_option
-def append(file: Any, db: Path, as_json: bool) -> None:
+def append(file: Any, db: Path | str, as_json: bool) -> None:
     """Append JSON lines from FILE (- for standard input), all or nothing.
 
     Prints each event's seq, result and reason.
@@ -122,7 +138,7 @@ def append(file: Any, db: Path, as_json: bool) -> None:
 @click.option("--as-of", type=Timestamp(), help="The moment to judge at (default: now).")
 @db_option()
 @json_option
-def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None:
+def status(device: str, as_of: datetime | None, db: Path | str, as_json: bool) -> None:
     """The license status of DEVICE: state, license, backup, buttons shown.
 
     \b
@@ -141,7 +157,7 @@ def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None
 @click.argument("device")
 @db_option()
 @json_option
-def trace(device: str, db: Path, as_json: bool) -> None:
+def trace(device: str, db: Path | str, as_json: bool) -> None:
     """Every event that concerns DEVICE, its result, why, and the state after it.
 
     \b
@@ -160,7 +176,7 @@ def trace(device: str, db: Path, as_json: bool) -> None:
 @click.option("--now", type=Timestamp(), help="The moment the clock reached (default: now).")
 @db_option()
 @json_option
-def tick(now: datetime | None, db: Path, as_json: bool) -> None:
+def tick(now: datetime | None, db: Path | str, as_json: bool) -> None:
     """Append a LicenseExpired for every active license due by --now.
 
     \b
@@ -183,7 +199,7 @@ def tick(now: datetime | None, db: Path, as_json: bool) -> None:
 @click.option("--expect-head", metavar="SEQ:HASH", help="A head noted earlier: catches a truncated log.")
 @db_option()
 @json_option
-def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
+def verify(expect_head: str | None, db: Path | str, as_json: bool) -> None:
     """Check that nothing in the store was altered, removed or reordered.
 
     Exit 0 and print the chain head when intact; exit 1 naming the first bad seq.
@@ -212,7 +228,7 @@ def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
 @main.command()
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout.")
 @db_option()
-def export(output: Any, db: Path) -> None:
+def export(output: Any, db: Path | str) -> None:
     """The log as JSON lines that `append` accepts into a fresh store.
 
     \b
@@ -228,7 +244,7 @@ def export(output: Any, db: Path) -> None:
 @click.option("--as-of", type=Timestamp(), help="Replay only the events up to this moment.")
 @db_option()
 @json_option
-def replay(as_of: datetime | None, db: Path, as_json: bool) -> None:
+def replay(as_of: datetime | None, db: Path | str, as_json: bool) -> None:
     """Replay the whole log from scratch and summarise devices and results.
 
     \b
@@ -267,7 +283,7 @@ def _noted_head(text: str) -> tuple[int, str]:
 
 @main.command()
 @db_option()
-def rebuild(db: Path) -> None:
+def rebuild(db: Path | str) -> None:
     """Throw away everything derived (results, statuses, snapshot) and derive it anew from the log.
 
     One transaction; the events and the chain head are untouched. Use it after
@@ -286,7 +302,7 @@ def rebuild(db: Path) -> None:
 
 @main.command()
 @db_option()
-def migrate(db: Path) -> None:
+def migrate(db: Path | str) -> None:
     """Bring a file written by an older license-ledger to this version's tables.
 
     One transaction: the events are kept as they are (so the chain head stays),
@@ -304,14 +320,42 @@ def migrate(db: Path) -> None:
         done = ledger.migrated
         head = ledger.backend.head()
     if done is None:
-        click.echo(f"{db}: already at store schema {ledger.backend.found_version}; nothing to do.")
+        click.echo(f"{shown(db)}: already at store schema {ledger.backend.found_version}; nothing to do.")
         return
     head_text = f"seq {done.head_seq} hash {done.head_hash}" if done.head_hash else "empty log"
     click.echo(
-        f"Migrated {db} from store schema {done.from_version} to {done.to_version}: "
+        f"Migrated {shown(db)} from store schema {done.from_version} to {done.to_version}: "
         f"{render.count(done.events, 'event')} kept, projection derived anew.\nChain head: {head_text}"
     )
     assert head[0] == done.head_seq
+
+
+@main.command()
+@click.option("--from", "source", required=True, type=Location(), help="The ledger to copy (file or URL).")
+@click.option("--to", "target", required=True, type=Location(), help="An empty store (file or URL).")
+def copy(source: Path | str, target: Path | str) -> None:
+    """Copy a ledger into an empty store, between SQLite and PostgreSQL either way.
+
+    The events go over as they are (seq, times, payloads, chain hashes), the
+    target derives results and statuses anew, and the copy is verified. A
+    target that holds events is refused.
+
+    \b
+    Example:
+      license-ledger copy --from shop.db --to postgresql://postgres@127.0.0.1:5432/test
+    """
+    with Ledger.open(source, read_only=True) as ledger:
+        total = ledger.backend.head()[0]
+        with _new_file_kept_only_on_success(target), render.progress("Copying", total) as advance:
+            report = ledger.copy_to(target, progress=advance)
+    if not report.ok:
+        click.echo(f"Error: the copy at {shown(target)}: {render.verify_text(report)}", err=True)
+        raise click.exceptions.Exit(1)
+    head = f"seq {report.head_seq} hash {report.head_hash}" if report.head_hash else "empty log"
+    click.echo(
+        f"Copied {render.count(report.events, 'event')} from {shown(source)} to {shown(target)}; "
+        f"verified.\nChain head: {head}"
+    )
 
 
 @main.command()
@@ -346,10 +390,11 @@ def diagram() -> None:
 
 @main.command(name="demo")
 @db_option(default="license-ledger-demo.db")
-def demo_command(db: Path) -> None:
+def demo_command(db: Path | str) -> None:
     """Build a store with a realistic story and show statuses and traces.
 
-    The file is created anew (an existing ledger file at that path is replaced).
+    The file is created anew (an existing ledger file at that path is replaced);
+    a PostgreSQL schema must hold no events yet.
 
     \b
     Example:
@@ -359,7 +404,7 @@ def demo_command(db: Path) -> None:
     out = render.console()
     with Ledger.open(db) as ledger:
         appended = demo.run(ledger)
-        out.print(f"Appended {len(appended)} events to {db}.\n")
+        out.print(f"Appended {len(appended)} events to {shown(db)}.\n")
         out.print(render.appended_table(appended))
         out.print()
         out.print("On the way:")
@@ -393,7 +438,7 @@ def demo_command(db: Path) -> None:
 @click.option("--max-batch", default=1000, show_default=True, type=click.IntRange(min=1), help="Events.")
 @click.option("--insecure-no-auth", is_flag=True, help="Serve without tokens: every caller is admin.")
 def serve(
-    db: Path,
+    db: Path | str,
     host: str,
     port: int,
     tokens: Path | None,
@@ -490,8 +535,11 @@ def token_revoke(token_id: str, tokens: Path) -> None:
 
 
 @contextmanager
-def _new_file_kept_only_on_success(path: Path) -> Iterator[None]:
-    """A refused append to a path that held no file leaves no file behind."""
+def _new_file_kept_only_on_success(path: Path | str) -> Iterator[None]:
+    """A refused append to a path that held no file leaves no file behind (a database is left alone)."""
+    if not isinstance(path, Path):
+        yield
+        return
     existed = path.exists()
     try:
         yield
@@ -502,7 +550,12 @@ def _new_file_kept_only_on_success(path: Path) -> Iterator[None]:
         raise
 
 
-def _remove_ledger_file(path: Path) -> None:
+def _remove_ledger_file(path: Path | str) -> None:
+    if not isinstance(path, Path):
+        with Ledger.open(path, read_only=True) as ledger:  # a database: never dropped, only refused
+            if ledger.backend.head()[0]:
+                raise LedgerError(f"{shown(path)}: holds events already; the demo needs an empty store")
+        return
     if not path.exists():
         return
     Ledger.open(path, read_only=True).close()  # refuses a file that is not a ledger

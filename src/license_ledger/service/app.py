@@ -95,7 +95,7 @@ class _Service:
     """What one app holds: the ledger, its lock, the tokens and the limits."""
 
     def __init__(
-        self, ledger_path: Path, tokens: TokenFile | None, tick_every: float, max_batch: int
+        self, ledger_path: str | Path, tokens: TokenFile | None, tick_every: float, max_batch: int
     ) -> None:
         self.ledger_path = ledger_path
         self.tokens = tokens
@@ -339,7 +339,8 @@ def create_app(
         if value < least:
             raise ValueError(f"{name}: expected a number >= {least}, found {value!r}")
     tokens = TokenFile(tokens_path) if tokens_path is not None else None
-    service = _Service(Path(ledger_path), tokens, tick_every, max_batch)
+    # Kept as given: a postgresql:// URL is no path (Path would fold its "//").
+    service = _Service(ledger_path, tokens, tick_every, max_batch)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
