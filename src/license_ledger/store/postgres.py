@@ -96,6 +96,9 @@ class PostgresBackend:
         self.mode = mode
         self._synchronous = _synchronous_commit(synchronous)
         self._s = sql.Identifier(self.schema)
+        self._begin_write = sql.SQL("BEGIN; SELECT pg_advisory_xact_lock({}, hashtext({}))").format(
+            sql.Literal(_LOCK_CLASS), sql.Literal(self.schema)
+        )
         #: The store schema version the store had when opened.
         self.found_version = postgres_schema.STORE_SCHEMA_VERSION
         self._conn: psycopg.Connection[Any] | None = None
@@ -247,28 +250,39 @@ class PostgresBackend:
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
-        with self._transaction() as conn:
-            # The writer lock, before anything is read: one writer per schema at a time,
-            # waiting writers queue in order; released by COMMIT or ROLLBACK.
-            conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, self.schema))
+        # The writer lock, before anything is read: one writer per schema at a time, waiting
+        # writers queue in order; released by COMMIT or ROLLBACK. Sent with the BEGIN (one
+        # round trip), and apart from the reads: in READ COMMITTED each statement sees what
+        # was committed when it started, so the head is read by a statement after the lock's.
+        with self._transaction(self._begin_write):
             yield
 
     @contextmanager
     def read_transaction(self) -> Iterator[None]:
-        with self._transaction() as conn:
-            # One snapshot of the database for every read of the block.
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        # One snapshot of the database for every read of the block.
+        with self._transaction(sql.SQL("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")):
             yield
 
     @contextmanager
-    def _transaction(self) -> Iterator[psycopg.Connection[Any]]:
+    def _transaction(self, begin: sql.SQL | sql.Composed) -> Iterator[psycopg.Connection[Any]]:
         if self._pinned is not None:
             raise RuntimeError("a transaction is already in progress on this backend")
         conn = self.conn
         self._pinned = conn
         try:
-            with conn.transaction():
+            try:
+                conn.execute(
+                    begin
+                )  # a BEGIN that fails half-way (the lock's timeout) leaves a transaction open
                 yield conn
+            except BaseException:
+                try:
+                    conn.execute("ROLLBACK")
+                except psycopg.Error:
+                    # The session is gone (the server rolled back with it): the next call opens another.
+                    conn.close()
+                raise
+            conn.execute("COMMIT")
         finally:
             self._pinned = None
 
@@ -279,18 +293,21 @@ class PostgresBackend:
             (e.seq, e.type, e.at, e.device, e.idempotency_key, e.schema_version, e.payload, e.hash)
             for e in events
         ]
+        # Followers hear of the new head at commit (and never of a batch rolled back).
+        notice = f"{self.schema}:{events[-1].seq}" if events else None
         self._write_rows(
             [
                 ("events", _FACT_COLUMNS, fact_rows),
                 ("event_results", "seq, result, reason, detail", _result_rows(results)),
                 ("status_after", "device, seq, at, state, status", _status_rows(statuses)),
-            ]
+            ],
+            notice,
         )
-        if events:
-            self.conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{self.schema}:{events[-1].seq}"))
 
-    def _write_rows(self, tables: list[tuple[str, str, Sequence[tuple[Any, ...]]]]) -> None:
-        """Small batches: every INSERT in one pipelined round trip. Large ones: COPY."""
+    def _write_rows(
+        self, tables: list[tuple[str, str, Sequence[tuple[Any, ...]]]], notice: str | None = None
+    ) -> None:
+        """Small batches: every INSERT (and the NOTIFY) in one pipelined round trip. Large ones: COPY."""
         conn = self.conn
         if sum(len(rows) for _, _, rows in tables) < _COPY_FROM:
             with conn.pipeline(), conn.cursor() as cursor:
@@ -300,6 +317,8 @@ class PostgresBackend:
                         cursor.executemany(
                             self._q(f"INSERT INTO {{s}}.{table} ({columns}) VALUES ({marks})"), rows
                         )
+                if notice is not None:
+                    cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice))
             return
         with conn.cursor() as cursor:
             for table, columns, rows in tables:
@@ -307,6 +326,8 @@ class PostgresBackend:
                     with cursor.copy(self._q(f"COPY {{s}}.{table} ({columns}) FROM STDIN")) as copy:
                         for row in rows:
                             copy.write_row(row)
+            if notice is not None:
+                cursor.execute("SELECT pg_notify(%s, %s)", (CHANNEL, notice))
 
     def replace_projection(self, rows: Iterable[tuple[ResultRow, list[StatusRow]]]) -> None:
         # DELETE, not TRUNCATE: readers keep reading the old projection until the commit.
