@@ -13,9 +13,10 @@ call it.
 from __future__ import annotations
 
 import functools
+import os
+import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -28,11 +29,11 @@ from .engine.queries import due_expiries
 from .engine.views import Appended, DeviceStatus, StoredStatus, TraceEntry
 from .engine.world import World
 from .errors import DamagedLedger, InputRefused, UnknownDevice
-from .store import audit
+from .store import audit, transfer
 from .store.chain import GENESIS, link
+from .store.open import open_backend
 from .store.projection import derive
-from .store.protocol import Backend, FeedRow, ResultRow, StatusRow, StoredEvent
-from .store.sqlite import Mode, SQLiteBackend
+from .store.protocol import Backend, FeedRow, Mode, ResultRow, StatusRow, StoredEvent
 
 __all__ = ["Ledger", "MigrationReport"]
 
@@ -92,7 +93,7 @@ class Ledger:
     @classmethod
     def open(
         cls,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         create: bool = True,
         read_only: bool = False,
@@ -101,16 +102,18 @@ class Ledger:
         snapshot_every: int = SNAPSHOT_EVERY,
         progress: Callable[[int], None] | None = None,
     ) -> Ledger:
-        """Open the ledger at ``path``.
+        """Open the ledger at ``path``: an SQLite file, or a ``postgresql://`` URL.
 
-        ``create``: create the file and its tables if missing. ``read_only``:
+        A URL names a PostgreSQL database, and ``?schema=NAME`` the schema
+        that holds the ledger (default ``license_ledger``; see
+        ``docs/postgres.md``). ``create``: create the file and its tables if missing. ``read_only``:
         never write (not even a migration: an older file is refused, saying
         that it needs ``migrate``). Opening an older file for writing
         migrates it, in one transaction (``progress`` hears of the events
         re-derived).
         """
         mode: Mode = "read" if read_only else "create" if create else "write"
-        backend = SQLiteBackend(path, mode=mode, synchronous=synchronous)
+        backend = open_backend(path, mode=mode, synchronous=synchronous)
         ledger = cls(backend, clock=clock, snapshot_every=snapshot_every)
         if backend.needs_migration:
             try:
@@ -289,6 +292,53 @@ class Ledger:
             head, head_hash = backend.head()
         self._world, self._snapshot_seq = world, world.count
         self.migrated = MigrationReport(found, backend.found_version, head, head, head_hash)
+
+    # --- following and moving the log ------------------------------------------
+
+    def wait_for(self, seq: int, timeout: float = 30.0, poll_every: float = 0.5) -> int:
+        """Wait until the log's head reaches ``seq`` (appended by any process or node); return the head.
+
+        Returns earlier than ``seq`` when ``timeout`` seconds pass first. For
+        a follower of the log (``events(after=...)``) that wants new events as
+        they land instead of asking again and again. On PostgreSQL it wakes on
+        the notification every append sends at commit, on a session of its own
+        (so another thread may wait while this one appends), and reads the head
+        every ``poll_every`` seconds too, in case a notification is missed. On
+        SQLite it reads the head every ``poll_every`` seconds. Reads never need
+        it: status and trace read what the append transaction committed.
+        """
+        backend = self._backend
+        try:
+            waiter = getattr(backend, "wait_for_head", None)
+            if waiter is not None:
+                return int(waiter(seq, timeout, poll_every))
+            deadline = time.monotonic() + timeout
+            while True:
+                head = backend.head()[0]
+                left = deadline - time.monotonic()
+                if head >= seq or left <= 0:
+                    return head
+                time.sleep(min(left, poll_every))
+        except backend.errors as exc:
+            raise backend.translate(exc) from None
+
+    def copy_to(
+        self, location: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+    ) -> audit.VerifyReport:
+        """Copy the log into an empty store at ``location`` (a file or a URL), then verify the copy.
+
+        The facts go over as they are (seq, times, payloads, chain hashes),
+        and the target derives its projection anew, in the same transaction.
+        A target that holds events is refused. Returns the target's verify
+        report; its head is this log's head.
+        """
+        target = open_backend(location, mode="create")
+        try:
+            transfer.copy_log(self._backend, target, progress)
+        finally:
+            target.close()
+        with Ledger.open(location, read_only=True) as copy:
+            return copy.verify()
 
     # --- reading -------------------------------------------------------------
 

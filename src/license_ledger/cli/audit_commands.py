@@ -13,8 +13,9 @@ import click
 from ..errors import DamagedLedger
 from ..ledger import Ledger
 from ..store.audit import VerifyReport
+from ..store.open import shown
 from . import render
-from .options import Timestamp, db_option, json_option, print_json
+from .options import Location, Timestamp, db_option, json_option, new_file_kept_only_on_success, print_json
 
 
 @click.command()
@@ -22,7 +23,7 @@ from .options import Timestamp, db_option, json_option, print_json
 @click.option("--as-of", type=Timestamp(), help="The moment to judge at (default: now).")
 @db_option()
 @json_option
-def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None:
+def status(device: str, as_of: datetime | None, db: Path | str, as_json: bool) -> None:
     """The license status of DEVICE: state, license, backup, buttons shown.
 
     \b
@@ -41,7 +42,7 @@ def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None
 @click.argument("device")
 @db_option()
 @json_option
-def trace(device: str, db: Path, as_json: bool) -> None:
+def trace(device: str, db: Path | str, as_json: bool) -> None:
     """Every event that concerns DEVICE, its result, why, and the state after it.
 
     \b
@@ -60,7 +61,7 @@ def trace(device: str, db: Path, as_json: bool) -> None:
 @click.option("--expect-head", metavar="SEQ:HASH", help="A head noted earlier: catches a truncated log.")
 @db_option()
 @json_option
-def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
+def verify(expect_head: str | None, db: Path | str, as_json: bool) -> None:
     """Check that nothing in the store was altered, removed or reordered.
 
     Exit 0 and print the chain head when intact; exit 1 naming the first bad seq.
@@ -90,7 +91,7 @@ def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
 @click.option("--as-of", type=Timestamp(), help="Replay only the events up to this moment.")
 @db_option()
 @json_option
-def replay(as_of: datetime | None, db: Path, as_json: bool) -> None:
+def replay(as_of: datetime | None, db: Path | str, as_json: bool) -> None:
     """Replay the whole log from scratch and summarise devices and results.
 
     \b
@@ -129,7 +130,7 @@ def _noted_head(text: str) -> tuple[int, str]:
 
 @click.command()
 @db_option()
-def rebuild(db: Path) -> None:
+def rebuild(db: Path | str) -> None:
     """Throw away everything derived (results, statuses, snapshot) and derive it anew from the log.
 
     One transaction; the events and the chain head are untouched. Use it after
@@ -148,7 +149,7 @@ def rebuild(db: Path) -> None:
 
 @click.command()
 @db_option()
-def migrate(db: Path) -> None:
+def migrate(db: Path | str) -> None:
     """Bring a file written by an older license-ledger to this version's tables.
 
     One transaction: the events are kept as they are (so the chain head stays),
@@ -166,11 +167,39 @@ def migrate(db: Path) -> None:
         done = ledger.migrated
         head = ledger.backend.head()
     if done is None:
-        click.echo(f"{db}: already at store schema {ledger.backend.found_version}; nothing to do.")
+        click.echo(f"{shown(db)}: already at store schema {ledger.backend.found_version}; nothing to do.")
         return
     head_text = f"seq {done.head_seq} hash {done.head_hash}" if done.head_hash else "empty log"
     click.echo(
-        f"Migrated {db} from store schema {done.from_version} to {done.to_version}: "
+        f"Migrated {shown(db)} from store schema {done.from_version} to {done.to_version}: "
         f"{render.count(done.events, 'event')} kept, projection derived anew.\nChain head: {head_text}"
     )
     assert head[0] == done.head_seq
+
+
+@click.command()
+@click.option("--from", "source", required=True, type=Location(), help="The ledger to copy (file or URL).")
+@click.option("--to", "target", required=True, type=Location(), help="An empty store (file or URL).")
+def copy(source: Path | str, target: Path | str) -> None:
+    """Copy a ledger into an empty store, between SQLite and PostgreSQL either way.
+
+    The events go over as they are (seq, times, payloads, chain hashes), the
+    target derives results and statuses anew, and the copy is verified. A
+    target that holds events is refused.
+
+    \b
+    Example:
+      license-ledger copy --from shop.db --to postgresql://postgres@127.0.0.1:5432/test
+    """
+    with Ledger.open(source, read_only=True) as ledger:
+        total = ledger.backend.head()[0]
+        with new_file_kept_only_on_success(target), render.progress("Copying", total) as advance:
+            report = ledger.copy_to(target, progress=advance)
+    if not report.ok:
+        click.echo(f"Error: the copy at {shown(target)}: {render.verify_text(report)}", err=True)
+        raise click.exceptions.Exit(1)
+    head = f"seq {report.head_seq} hash {report.head_hash}" if report.head_hash else "empty log"
+    click.echo(
+        f"Copied {render.count(report.events, 'event')} from {shown(source)} to {shown(target)}; "
+        f"verified.\nChain head: {head}"
+    )

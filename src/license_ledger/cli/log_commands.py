@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -12,14 +10,14 @@ import click
 
 from ..ledger import Ledger
 from . import render
-from .options import Timestamp, db_option, json_option, print_json
+from .options import Timestamp, db_option, json_option, new_file_kept_only_on_success, print_json
 
 
 @click.command()
 @click.argument("file", type=click.File("rb"))
 @db_option()
 @json_option
-def append(file: Any, db: Path, as_json: bool) -> None:
+def append(file: Any, db: Path | str, as_json: bool) -> None:
     """Append JSON lines from FILE (- for standard input), all or nothing.
 
     Prints each event's seq, result and reason.
@@ -30,7 +28,7 @@ def append(file: Any, db: Path, as_json: bool) -> None:
       echo '{"type":"TryAgainClicked","device":"laptop"}' | license-ledger append -
     """
     lines = file.readlines()
-    with _new_file_kept_only_on_success(db), Ledger.open(db) as ledger:
+    with new_file_kept_only_on_success(db), Ledger.open(db) as ledger:
         appended = ledger.append_lines(lines)
     if as_json:
         for a in appended:
@@ -47,7 +45,7 @@ def append(file: Any, db: Path, as_json: bool) -> None:
 @click.option("--now", type=Timestamp(), help="The moment the clock reached (default: now).")
 @db_option()
 @json_option
-def tick(now: datetime | None, db: Path, as_json: bool) -> None:
+def tick(now: datetime | None, db: Path | str, as_json: bool) -> None:
     """Append a LicenseExpired for every active license due by --now.
 
     \b
@@ -69,7 +67,7 @@ def tick(now: datetime | None, db: Path, as_json: bool) -> None:
 @click.command()
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout.")
 @db_option()
-def export(output: Any, db: Path) -> None:
+def export(output: Any, db: Path | str) -> None:
     """The log as JSON lines that `append` accepts into a fresh store.
 
     \b
@@ -79,16 +77,3 @@ def export(output: Any, db: Path) -> None:
     with Ledger.open(db, read_only=True) as ledger:
         for line in ledger.export():
             output.write(line + "\n")
-
-
-@contextmanager
-def _new_file_kept_only_on_success(path: Path) -> Iterator[None]:
-    """A refused append to a path that held no file leaves no file behind."""
-    existed = path.exists()
-    try:
-        yield
-    except BaseException:
-        if not existed:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        raise

@@ -48,6 +48,7 @@ for command in (
     audit_commands.replay,
     audit_commands.rebuild,
     audit_commands.migrate,
+    audit_commands.copy,
     tool_commands.schema,
     tool_commands.diagram,
     tool_commands.demo_command,

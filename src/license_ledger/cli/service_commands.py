@@ -37,7 +37,7 @@ from .options import db_option, json_option, print_json
 )
 @click.option("--insecure-no-auth", is_flag=True, help="Serve without tokens: every caller is admin.")
 def serve(
-    db: Path,
+    db: Path | str,
     host: str,
     port: int,
     tokens: Path | None,

@@ -9,7 +9,9 @@ import click
 
 from ..engine.rules import mermaid
 from ..engine.schemas import event_schemas
+from ..errors import LedgerError
 from ..ledger import Ledger
+from ..store.open import shown
 from . import demo, render
 from .options import db_option
 
@@ -46,10 +48,11 @@ def diagram() -> None:
 
 @click.command(name="demo")
 @db_option(default="license-ledger-demo.db")
-def demo_command(db: Path) -> None:
+def demo_command(db: Path | str) -> None:
     """Build a store with a realistic story and show statuses and traces.
 
-    The file is created anew (an existing ledger file at that path is replaced).
+    The file is created anew (an existing ledger file at that path is replaced);
+    a PostgreSQL schema must hold no events yet.
 
     \b
     Example:
@@ -59,7 +62,7 @@ def demo_command(db: Path) -> None:
     out = render.console()
     with Ledger.open(db) as ledger:
         appended = demo.run(ledger)
-        out.print(f"Appended {len(appended)} events to {db}.\n")
+        out.print(f"Appended {len(appended)} events to {shown(db)}.\n")
         out.print(render.appended_table(appended))
         out.print()
         out.print("On the way:")
@@ -73,7 +76,12 @@ def demo_command(db: Path) -> None:
         out.print(render.verify_text(ledger.verify()))
 
 
-def _remove_ledger_file(path: Path) -> None:
+def _remove_ledger_file(path: Path | str) -> None:
+    if not isinstance(path, Path):
+        with Ledger.open(path, read_only=True) as ledger:  # a database: never dropped, only refused
+            if ledger.backend.head()[0]:
+                raise LedgerError(f"{shown(path)}: holds events already; the demo needs an empty store")
+        return
     if not path.exists():
         return
     Ledger.open(path, read_only=True).close()  # refuses a file that is not a ledger

@@ -86,7 +86,8 @@ def create_app(
         if value < least:
             raise ValueError(f"{name}: expected a number >= {least}, found {value!r}")
     tokens = TokenFile(tokens_path) if tokens_path is not None else None
-    service = _Service(Path(ledger_path), tokens, tick_every, max_batch, max_clock_skew)
+    # Kept as given: a postgresql:// URL is no path (Path would fold its "//").
+    service = _Service(ledger_path, tokens, tick_every, max_batch, max_clock_skew)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -40,7 +40,7 @@ class _Service:
 
     def __init__(
         self,
-        ledger_path: Path,
+        ledger_path: str | Path,
         tokens: TokenFile | None,
         tick_every: float,
         max_batch: int,
@@ -126,7 +126,7 @@ class _Service:
                     SERVICE_LOG.info("tick appended %d LicenseExpired event(s)", len(appended))
 
 
-def _verify_file(path: Path) -> VerifyReport:
+def _verify_file(path: str | Path) -> VerifyReport:
     """Verify the ledger file on a read-only connection of its own (one read transaction inside)."""
     with Ledger.open(path, read_only=True) as ledger:
         return ledger.verify()

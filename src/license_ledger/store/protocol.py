@@ -17,13 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Literal, Protocol
 
 import msgspec
 
 from ..errors import LedgerError
 
-__all__ = ["Backend", "FeedRow", "ResultRow", "Snapshot", "StatusRow", "StoredEvent", "TraceRow"]
+__all__ = ["Backend", "FeedRow", "Mode", "ResultRow", "Snapshot", "StatusRow", "StoredEvent", "TraceRow"]
+
+#: How a backend opens its store: ``create`` (for writing, creating it if missing),
+#: ``write`` (for writing, an existing store) or ``read`` (read-only, an existing store).
+Mode = Literal["write", "create", "read"]
 
 
 class StoredEvent(msgspec.Struct, frozen=True):

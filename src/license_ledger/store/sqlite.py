@@ -16,21 +16,18 @@ import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
 
 import sqlite_utils
 
 from ..engine.moments import format_time, utc_now
 from ..errors import DamagedLedger, LedgerError, NeedsMigration, NewerSchema, NotALedger
 from . import sqlite_schema
-from .protocol import FeedRow, ResultRow, Snapshot, StatusRow, StoredEvent, TraceRow
+from .protocol import FeedRow, Mode, ResultRow, Snapshot, StatusRow, StoredEvent, TraceRow
 
 __all__ = ["Mode", "SQLiteBackend"]
 
 _FACT_COLUMNS = "seq, type, at, device, idempotency_key, schema_version, payload, hash"
 _CHUNK = 10_000
-
-Mode = Literal["write", "create", "read"]
 
 
 class SQLiteBackend:
