@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 
@@ -22,6 +23,7 @@ from ...ledger import Ledger
 from ...store.chain import GENESIS, link
 from ...store.protocol import FeedRow
 from . import forensics
+from .words import words
 
 __all__ = [
     "DevicePage",
@@ -117,6 +119,22 @@ class TimelineEntry:
     later: bool
     #: Earlier events this result rests on (empty until the forensics engine gives them).
     evidence: list[int]
+    #: The entry's time as printed, and as a query value (computed once: a timeline may be long).
+    at: str = ""
+    then: str = ""
+    #: The plain words of its type, result, reason and state.
+    said: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        entry = self.entry
+        self.at = format_time(entry.at)
+        self.then = quote(self.at, safe="")
+        self.said = {
+            "type": words("event", entry.type),
+            "result": words("result", entry.result),
+            "reason": words("reason", entry.reason),
+            "state": words("state", entry.state),
+        }
 
 
 @dataclass
