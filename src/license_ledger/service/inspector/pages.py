@@ -31,7 +31,7 @@ from ...engine.vocabulary import STATES
 from ...errors import InputRefused, LedgerError, UnknownDevice
 from ...store.audit import VerifyReport
 from ..edge import Busy, moment, shown, shown_detail, whole_number
-from ..tokens import READ_TRACE, Forbidden, Principal, TokenError, holds, require, token_digest
+from ..tokens import READ_TRACE, VERIFY, Forbidden, Principal, TokenError, holds, require, token_digest
 from . import forensics, views
 from .session import COOKIE, Sessions, same_origin, secure
 from .source import Source
@@ -154,7 +154,7 @@ async def overview(request: Request[Any, Any, State]) -> Response[Any]:
 @post("/verify", name="inspector:verify", status_code=303)
 async def run_verify(request: Request[Any, Any, State]) -> Response[Any]:
     principal = _who(request)
-    require(principal, "verify")
+    require(principal, VERIFY)
     inspector = _inspector(request)
     inspector.last_verify = await _source(request).verify()
     inspector.verified_at = utc_now()
@@ -173,8 +173,8 @@ async def search(request: Request[Any, Any, State]) -> Response[Any]:
         raise InputRefused(f"a search of at most {MAX_TEXT} characters", f"{len(text)} characters", field="q")
     if state is not None and state not in STATES:
         raise InputRefused(f"a state, one of {', '.join(STATES)}", repr(state[:40]), field="state")
-    names, total = await _read(_source(request), views.find_devices, text, state)
-    if text and text in names and state is None:
+    names, total, exact = await _read(_source(request), views.find_devices, text, state)
+    if exact and state is None:
         return Redirect(f"{root}/devices/{quote(text)}", status_code=303)
     return _page(request, "search.html", principal=principal, q=text, state=state, names=names, total=total)
 

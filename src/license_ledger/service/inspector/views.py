@@ -93,15 +93,19 @@ def overview(ledger: Ledger, tally: ResultTally) -> Overview:
     )
 
 
-def find_devices(ledger: Ledger, text: str, state: str | None) -> tuple[list[str], int]:
-    """Devices whose name contains ``text`` (any case), in state ``state`` now if given; the first ones and how many."""
+def find_devices(ledger: Ledger, text: str, state: str | None) -> tuple[list[str], int, bool]:
+    """Devices whose name contains ``text`` (any case), in state ``state`` now if given.
+
+    The first ones by name, how many there are, and whether ``text`` is a device's exact name.
+    """
     wanted = text.casefold()
+    devices = ledger.world().devices
     found = [
         name
-        for name, record in ledger.world().devices.items()
+        for name, record in devices.items()
         if wanted in name.casefold() and (state is None or record.state == state)
     ]
-    return heapq.nsmallest(SEARCH_LIMIT, found), len(found)
+    return heapq.nsmallest(SEARCH_LIMIT, found), len(found), text in devices
 
 
 @dataclass
@@ -224,10 +228,14 @@ def event_page(ledger: Ledger, seq: int) -> EventPage | None:
     concerned = concerned_devices(row, detail)
     changed = []
     for name in concerned[:CHANGED_LIMIT]:
-        trace = ledger.trace(name)
-        index = next(i for i, entry in enumerate(trace) if entry.seq == seq)
-        before = trace[index - 1].state if index else None
-        changed.append(Changed(name, before, trace[index].state))
+        try:
+            trace = ledger.trace(name)
+        except UnknownDevice:
+            continue
+        index = next((i for i, entry in enumerate(trace) if entry.seq == seq), None)
+        if index is not None:
+            before = trace[index - 1].state if index else None
+            changed.append(Changed(name, before, trace[index].state))
     return EventPage(
         seq=row.seq,
         type=row.type,
