@@ -13,7 +13,7 @@ import click
 
 from .._version import __version__
 from ..errors import InputRefused, LedgerError
-from . import audit_commands, log_commands, service_commands, tool_commands
+from . import audit_commands, inspect_commands, log_commands, service_commands, tool_commands
 
 
 class LedgerGroup(click.Group):
@@ -54,5 +54,6 @@ for command in (
     tool_commands.demo_command,
     service_commands.serve,
     service_commands.token,
+    inspect_commands.inspect,
 ):
     main.add_command(command)

@@ -36,6 +36,7 @@ from .edge import (
     AccessLoggingApp,
     error_response,
 )
+from .inspector import template_config, ui_router
 from .openapi import document_bodies
 from .routes import ROUTES
 from .runtime import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_MAX_CLOCK_SKEW, _Service
@@ -103,13 +104,14 @@ def create_app(
             await service.close()
 
     app = AccessLoggingApp(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, ui_router("/ui")],
         exception_handlers={Exception: error_response},
         lifespan=[lifespan],
         state=State({"service": service}),
         request_max_body_size=max_body,
         drain_limit=max(DRAIN_FACTOR * max_body, DRAIN_AT_LEAST),
         logging_config=None,
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(
             title="license-ledger",
             version=__version__,

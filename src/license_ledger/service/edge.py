@@ -49,6 +49,7 @@ __all__ = [
     "json_body",
     "moment",
     "shown",
+    "shown_detail",
     "whole_number",
 ]
 
@@ -214,6 +215,13 @@ def _redacted(detail: dict[str, Any], device: str | None) -> dict[str, Any]:
         else:
             shown[key] = value
     return shown
+
+
+def shown_detail(principal: Principal, detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What ``principal`` may read of one result's detail (see :func:`shown`)."""
+    if detail is None or principal.role in SEES_EVERY_DEVICE:
+        return detail
+    return _redacted(detail, principal.device)
 
 
 def shown(principal: Principal, value: _T) -> _T:

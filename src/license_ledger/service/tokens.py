@@ -45,6 +45,7 @@ __all__ = [
     "new_token",
     "require",
     "revoke_token",
+    "token_digest",
 ]
 
 Role = Literal["vendor", "system", "device", "auditor", "admin"]
@@ -182,6 +183,11 @@ class _File(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_File)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 (hex) of a token: all the token file keeps of it."""
+    return _digest(token)
 
 
 def _digest(token: str) -> str:
@@ -333,10 +339,14 @@ class TokenFile:
 
     def lookup(self, token: str) -> Principal | None:
         """The principal a token stands for, or None; every entry is compared in constant time."""
+        return self.lookup_digest(_digest(token))
+
+    def lookup_digest(self, digest: str) -> Principal | None:
+        """The principal of the token whose SHA-256 (hex) is ``digest`` (a signed-in session keeps only that)."""
         with self._lock:
             self._reload()
             entries = self._entries
-        presented = _digest(token).encode("ascii")
+        presented = digest.encode("ascii", "replace")
         found: _Entry | None = None
         for entry in entries:
             # No early exit: the time taken does not say which entry matched.
