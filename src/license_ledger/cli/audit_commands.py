@@ -23,7 +23,7 @@ from .options import Timestamp, db_option, json_option, print_json
 @db_option()
 @json_option
 def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None:
-    """The license status of DEVICE: state, license, backup, buttons shown.
+    """The license status of DEVICE: state, license, backup, the actions offered.
 
     \b
     Example:
@@ -168,7 +168,7 @@ def migrate(db: Path) -> None:
     if done is None:
         click.echo(f"{db}: already at store schema {ledger.backend.found_version}; nothing to do.")
         return
-    head_text = f"seq {done.head_seq} hash {done.head_hash}" if done.head_hash else "empty log"
+    head_text = f"{done.head_seq}:{done.head_hash}" if done.head_hash else "empty log"
     click.echo(
         f"Migrated {db} from store schema {done.from_version} to {done.to_version}: "
         f"{render.count(done.events, 'event')} kept, projection derived anew.\nChain head: {head_text}"
