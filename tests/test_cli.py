@@ -153,7 +153,7 @@ def test_tick_appends_due_expiries_and_renews(db: Path) -> None:
     [row] = [json.loads(line) for line in result.output.splitlines()]
     assert (row["seq"], row["type"], row["result"]) == (8, "LicenseExpired", "renewed")
     again = run("tick", "--now", "2026-02-05T09:01:00Z", db=db)
-    assert "0 licenses expired." in again.output
+    assert "No license was due: nothing was appended." in again.output
 
 
 def test_verify_prints_the_head_and_exit_0(db: Path) -> None:
@@ -273,7 +273,9 @@ def test_schema_and_diagram(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "CodeEntered.json").exists()
     diagram = run("diagram").output
     assert diagram.count("stateDiagram-v2") == 1
-    assert "active --> blocked: block" in diagram
+    assert "active --> blocked: block (20)" in diagram
+    assert diagram.startswith('---\ntitle: "license-ledger: ')
+    assert max(len(line) for line in diagram.splitlines() if "%%" not in line) < 120
 
 
 # --- end to end, as real processes -------------------------------------------------

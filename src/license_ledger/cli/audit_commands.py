@@ -63,11 +63,13 @@ def trace(device: str, db: Path, as_json: bool) -> None:
 def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
     """Check that nothing in the store was altered, removed or reordered.
 
-    Exit 0 and print the chain head when intact; exit 1 naming the first bad seq.
+    Exit 0 and print the chain head (SEQ:HASH) when intact; exit 1 naming the
+    first bad seq. Note the head; --expect-head takes it (all 64 hex digits).
 
     \b
     Example:
-      license-ledger verify --expect-head 38:913d09...
+      license-ledger verify
+      license-ledger verify --expect-head 38:913d0914e83191c7a1f8eb21e3e8fe4324d56bf98899d654f8004f935ee9be59
     """
     noted = None if expect_head is None else _noted_head(expect_head)
     try:

@@ -125,15 +125,15 @@ def replay_tables(summary: ReplaySummary) -> Group:
     states = Table(title="Devices by state", title_justify="left")
     states.add_column("state")
     states.add_column("devices", justify="right")
-    for state, count in summary.devices_by_state.items():
-        states.add_row(Text(state, style=_STATE_STYLE.get(state, "")), str(count))
+    for state, devices in summary.devices_by_state.items():
+        states.add_row(Text(state, style=_STATE_STYLE.get(state, "")), str(devices))
     results = Table(title="Results", title_justify="left")
     results.add_column("result (reason)")
     results.add_column("events", justify="right")
-    for result, count in summary.results.items():
-        results.add_row(result, str(count))
+    for result, events in summary.results.items():
+        results.add_row(result, str(events))
     when = "" if summary.as_of is None else f" as of {format_time(summary.as_of)}"
-    head = Text(f"Replayed {summary.events} events{when}: {summary.devices} devices.")
+    head = Text(f"Replayed {count(summary.events, 'event')}{when}: {count(summary.devices, 'device')}.")
     return Group(head, states, results)
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..engine.rules import mermaid
+from ..engine.diagram import mermaid
 from ..engine.schemas import event_schemas
 from ..errors import LedgerError
 from ..ledger import Ledger
