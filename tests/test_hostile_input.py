@@ -262,7 +262,8 @@ def test_a_dict_that_cannot_be_json_is_refused() -> None:
         ),
         pytest.param(
             f'["{CODE}"]',
-            "line 1, `$`: expected an event object, found a JSON array (append takes JSON Lines, one object per line)",
+            "line 1: expected JSON Lines: one event object per line, found one JSON array of 1 item"
+            " (`jq -c '.[]' FILE` turns it into JSON Lines)",
             id="an array",
         ),
         pytest.param("42", "line 1, `$`: expected an event object, found a JSON number", id="a number"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
@@ -147,7 +147,8 @@ class Ledger:
 
     def append_lines(self, lines: Iterable[str | bytes]) -> list[Appended]:
         """Append JSON lines (blank lines skipped); a refusal names the line."""
-        return self._append(list(decode_numbered_lines(lines)))
+        given = lines if isinstance(lines, Sequence) else list(lines)  # a refusal looks at the whole
+        return self._append(list(decode_numbered_lines(given)))
 
     def tick(self, now: datetime | str | None = None) -> list[Appended]:
         """Append a LicenseExpired, at ``now``, for every active license due by then."""

@@ -24,7 +24,7 @@ from .options import Location, Timestamp, db_option, json_option, new_file_kept_
 @db_option()
 @json_option
 def status(device: str, as_of: datetime | None, db: Path | str, as_json: bool) -> None:
-    """The license status of DEVICE: state, license, backup, buttons shown.
+    """The license status of DEVICE: state, license, backup, the actions offered.
 
     \b
     Example:
@@ -64,11 +64,13 @@ def trace(device: str, db: Path | str, as_json: bool) -> None:
 def verify(expect_head: str | None, db: Path | str, as_json: bool) -> None:
     """Check that nothing in the store was altered, removed or reordered.
 
-    Exit 0 and print the chain head when intact; exit 1 naming the first bad seq.
+    Exit 0 and print the chain head (SEQ:HASH) when intact; exit 1 naming the
+    first bad seq. Note the head; --expect-head takes it (all 64 hex digits).
 
     \b
     Example:
-      license-ledger verify --expect-head 38:913d09...
+      license-ledger verify
+      license-ledger verify --expect-head 38:913d0914e83191c7a1f8eb21e3e8fe4324d56bf98899d654f8004f935ee9be59
     """
     noted = None if expect_head is None else _noted_head(expect_head)
     try:
@@ -169,7 +171,7 @@ def migrate(db: Path | str) -> None:
     if done is None:
         click.echo(f"{shown(db)}: already at store schema {ledger.backend.found_version}; nothing to do.")
         return
-    head_text = f"seq {done.head_seq} hash {done.head_hash}" if done.head_hash else "empty log"
+    head_text = f"{done.head_seq}:{done.head_hash}" if done.head_hash else "empty log"
     click.echo(
         f"Migrated {shown(db)} from store schema {done.from_version} to {done.to_version}: "
         f"{render.count(done.events, 'event')} kept, projection derived anew.\nChain head: {head_text}"

@@ -30,6 +30,10 @@ def append(file: Any, db: Path | str, as_json: bool) -> None:
     lines = file.readlines()
     with new_file_kept_only_on_success(db), Ledger.open(db) as ledger:
         appended = ledger.append_lines(lines)
+    if not appended and not as_json:
+        # Not an error: the export of an empty ledger appends as nothing.
+        click.echo(f"No events in {file.name}: nothing was stored.")
+        return
     if as_json:
         for a in appended:
             print_json(a)
@@ -38,7 +42,7 @@ def append(file: Any, db: Path | str, as_json: bool) -> None:
     out.print(render.appended_table(appended))
     repeated = sum(not a.stored for a in appended)
     note = f" ({repeated} already stored)" if repeated else ""
-    out.print(f"Stored {len(appended) - repeated} events{note}.")
+    out.print(f"Stored {render.count(len(appended) - repeated, 'event')}{note}.")
 
 
 @click.command()
@@ -61,7 +65,9 @@ def tick(now: datetime | None, db: Path | str, as_json: bool) -> None:
     out = render.console()
     if appended:
         out.print(render.appended_table(appended))
-    out.print(f"{len(appended)} licenses expired.")
+        out.print(f"{render.count(len(appended), 'license')} expired.")
+    else:
+        out.print("No license was due: nothing was appended.")
 
 
 @click.command()

@@ -21,6 +21,8 @@ __all__ = [
     "count",
     "progress",
     "replay_tables",
+    "result_style",
+    "state_style",
     "status_panel",
     "trace_table",
     "verify_text",
@@ -53,11 +55,18 @@ def why(detail: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in detail.items())
 
 
+def result_style(result: str) -> str:
+    """The colour of a result: red when refused or failed, yellow when ignored, else green."""
+    return "red" if result in {"rejected", "renewal_failed"} else "yellow" if result == "ignored" else "green"
+
+
+def state_style(state: str) -> str:
+    """The colour of a device's state."""
+    return _STATE_STYLE.get(state, "")
+
+
 def _result(result: str, reason: str | None) -> Text:
-    style = (
-        "red" if result in {"rejected", "renewal_failed"} else "yellow" if result == "ignored" else "green"
-    )
-    return Text(result if reason is None else f"{result} ({reason})", style=style)
+    return Text(result if reason is None else f"{result} ({reason})", style=result_style(result))
 
 
 def appended_table(appended: Iterable[Appended]) -> Table:
@@ -85,7 +94,8 @@ def status_panel(status: DeviceStatus) -> Panel:
     else:
         note = " (provisional: less than 24 h after purchase)" if lic.provisional else ""
         lines.add_row("license", f"{lic.code}  {lic.kind}{note}")
-        lines.add_row("activated", format_time(lic.activated_at))
+        # The code's first activation, on this device or another: its term started then.
+        lines.add_row("first activated", format_time(lic.activated_at))
         lines.add_row("expires", format_time(lic.expires_at))
     backup = status.backup
     if backup is None:
@@ -94,14 +104,14 @@ def status_panel(status: DeviceStatus) -> Panel:
         failure = f", failed: {backup.failure}" if backup.failure else ""
         lines.add_row("backup", f"{backup.code}  {backup.state}{failure}")
         lines.add_row("backup added", format_time(backup.added_at))
-    lines.add_row("buttons", ", ".join(status.actions) or "none")
+    lines.add_row("actions", ", ".join(status.actions) or "none")
     title = f"{status.device} as of {format_time(status.as_of)}"
     return Panel(lines, title=title, expand=False)
 
 
 def trace_table(device: str, entries: Iterable[TraceEntry]) -> Table:
     table = Table(title=f"Trace of {device}", title_justify="left", box=None, pad_edge=False)
-    for column in ("seq", "at", "event", "result", "state after"):
+    for column in ("seq", "at", "event", "result", "state"):
         table.add_column(column, no_wrap=column != "result")
     for e in entries:
         state = Text(e.state, style=_STATE_STYLE.get(e.state, ""))
@@ -115,21 +125,22 @@ def replay_tables(summary: ReplaySummary) -> Group:
     states = Table(title="Devices by state", title_justify="left")
     states.add_column("state")
     states.add_column("devices", justify="right")
-    for state, count in summary.devices_by_state.items():
-        states.add_row(Text(state, style=_STATE_STYLE.get(state, "")), str(count))
+    for state, devices in summary.devices_by_state.items():
+        states.add_row(Text(state, style=_STATE_STYLE.get(state, "")), str(devices))
     results = Table(title="Results", title_justify="left")
     results.add_column("result (reason)")
     results.add_column("events", justify="right")
-    for result, count in summary.results.items():
-        results.add_row(result, str(count))
+    for result, events in summary.results.items():
+        results.add_row(result, str(events))
     when = "" if summary.as_of is None else f" as of {format_time(summary.as_of)}"
-    head = Text(f"Replayed {summary.events} events{when}: {summary.devices} devices.")
+    head = Text(f"Replayed {count(summary.events, 'event')}{when}: {count(summary.devices, 'device')}.")
     return Group(head, states, results)
 
 
 def verify_text(report: VerifyReport) -> str:
     if report.ok:
-        head = f"seq {report.head_seq} hash {report.head_hash}" if report.head_hash else "empty log"
+        # SEQ:HASH, as --expect-head takes it.
+        head = f"{report.head_seq}:{report.head_hash}" if report.head_hash else "empty log"
         text = (
             f"OK: {count(report.events, 'event')}; chain, projection and snapshot intact.\nChain head: {head}"
         )

@@ -113,7 +113,7 @@ def token_list(tokens: Path, as_json: bool) -> None:
     for entry in entries:
         device = f"  device {entry.device}" if entry.device else ""
         click.echo(f"{entry.id}  {entry.role:<8}  created {entry.created_at}{device}")
-    click.echo(f"{len(entries)} tokens.")
+    click.echo(f"{len(entries)} token." if len(entries) == 1 else f"{len(entries)} tokens.")
 
 
 @token.command(name="revoke")

@@ -28,6 +28,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from .._version import __version__
 from ..ledger import Ledger
+from .docs_page import documentation_assets, render_plugins
 from .edge import (
     ACCESS_LOG,
     DRAIN_AT_LEAST,
@@ -104,7 +105,7 @@ def create_app(
             await service.close()
 
     app = AccessLoggingApp(
-        route_handlers=[*ROUTES, ui_router("/ui")],
+        route_handlers=[*ROUTES, documentation_assets, ui_router("/ui")],
         exception_handlers={Exception: error_response},
         lifespan=[lifespan],
         state=State({"service": service}),
@@ -120,6 +121,7 @@ def create_app(
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
             use_handler_docstrings=True,
+            render_plugins=render_plugins(),
         ),
     )
     document_bodies(app)
@@ -156,7 +158,8 @@ def serve(
         insecure_no_auth=insecure_no_auth,
         max_clock_skew=max_clock_skew,
     )
-    Ledger.open(db, create=True).close()  # fail now, not at the first request
+    with Ledger.open(db, create=True) as ledger:  # fail now, not at the first request
+        events = ledger.backend.head()[0]
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
     for logger in (ACCESS_LOG, SERVICE_LOG):
@@ -167,4 +170,13 @@ def serve(
         SERVICE_LOG.warning(
             "serving WITHOUT authentication: every caller may do everything (--insecure-no-auth)"
         )
+    SERVICE_LOG.info(
+        "license-ledger %s: ledger %s (%s), tokens %s, listening on http://%s:%s (API documentation at /schema)",
+        __version__,
+        Path(db).resolve(),
+        f"{events} event" if events == 1 else f"{events} events",
+        "none (--insecure-no-auth)" if tokens is None else Path(tokens).resolve(),
+        host,
+        port,
+    )
     uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import urllib.parse
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,11 +36,21 @@ class SQLiteBackend:
     ``mode``: ``create`` opens or creates a file for writing (migrating an
     older schema), ``write`` opens an existing file for writing, ``read``
     opens an existing file read-only and refuses one that needs migrating.
+    ``marks``: rows for ``ledger_meta`` written in the transaction that
+    creates the file (ignored when the file exists), such as the demo's mark.
     """
 
-    def __init__(self, path: str | Path, *, mode: Mode = "create", synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        mode: Mode = "create",
+        synchronous: str = "FULL",
+        marks: Mapping[str, str] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.mode = mode
+        self._marks = dict(marks or {})
         #: The store schema version the file had when opened (older ones are migrated by the Ledger).
         self.found_version = sqlite_schema.STORE_SCHEMA_VERSION
         self._identity: tuple[int, int] | None = None
@@ -131,7 +141,7 @@ class SQLiteBackend:
             if "ledger_meta" in _tables(self._conn):  # another process won the race
                 self._check_version()
                 return
-            sqlite_schema.create(self._conn, format_time(utc_now()))
+            sqlite_schema.create(self._conn, format_time(utc_now()), self._marks)
 
     def _check_version(self) -> None:
         row = self._conn.execute("SELECT value FROM ledger_meta WHERE key = 'format'").fetchone()
@@ -150,6 +160,11 @@ class SQLiteBackend:
                 f"{self.path}: written by an older license-ledger (store schema {version}); "
                 f"run `license-ledger migrate --db {self.path}` first (it keeps every event and the chain head)"
             )
+
+    def meta(self, key: str) -> str | None:
+        """A row of ``ledger_meta`` (not covered by the hash chain), or None."""
+        row = self._conn.execute("SELECT value FROM ledger_meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
 
     @property
     def needs_migration(self) -> bool:

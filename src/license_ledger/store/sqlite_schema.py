@@ -10,6 +10,7 @@ be dropped and rebuilt: ``event_results``, ``status_after`` and
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 
 __all__ = ["FORMAT", "STORE_SCHEMA_VERSION", "create", "migrate_facts", "statements"]
 
@@ -89,11 +90,15 @@ def statements(script: str) -> list[str]:
     return parts
 
 
-def create(conn: sqlite3.Connection, applied_at: str) -> None:
-    """Create the tables of a new file (inside a write transaction)."""
+def create(conn: sqlite3.Connection, applied_at: str, marks: Mapping[str, str] | None = None) -> None:
+    """Create the tables of a new file (inside a write transaction).
+
+    ``marks`` are more rows of ``ledger_meta`` (``demo``: written by the demo).
+    """
     for statement in statements(_META + _FACTS + _DERIVED):
         conn.execute(statement)
-    conn.execute("INSERT INTO ledger_meta (key, value) VALUES ('format', ?)", (FORMAT,))
+    rows = {**(marks or {}), "format": FORMAT}
+    conn.executemany("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", sorted(rows.items()))
     conn.execute(
         "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (STORE_SCHEMA_VERSION, applied_at)
     )
