@@ -348,3 +348,16 @@ def test_a_big_batch_goes_in_with_copy_gapless_and_whole(url: str) -> None:
             assert refused.value.diag.message_primary == (
                 "license-ledger: the event log is append-only (TRUNCATE refused)"
             )
+
+
+def test_the_inspector_reads_a_postgresql_ledger(url: str) -> None:
+    from litestar.testing import TestClient
+
+    from license_ledger.service.inspector.app import create_inspector_app
+
+    assert run("append", "-", "--db", url, input=lines(STORY)).exit_code == 0
+    with TestClient(create_inspector_app(url)) as client:
+        overview = client.get("/")
+        assert overview.status_code == 200 and "laptop" in overview.text and "tablet" in overview.text
+        device = client.get("/devices/tablet")
+        assert device.status_code == 200 and "device_limit_reached" in device.text

@@ -23,7 +23,7 @@ from .options import db_option
     type=click.Path(dir_okay=False, path_type=Path),
     help="A token file: every page then asks for an auditor, admin or device token.",
 )
-def inspect(db: Path, host: str, port: int, tokens: Path | None) -> None:
+def inspect(db: Path | str, host: str, port: int, tokens: Path | None) -> None:
     """Browse the ledger in a web page: devices, timelines, any past moment, events (never writes).
 
     \b

@@ -15,6 +15,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 
 from ...ledger import Ledger
+from ...store.open import shown
 from ..tokens import TokenError, TokenFile
 from .pages import ui_router
 from .source import ReadOnlySource
@@ -37,7 +38,8 @@ def is_loopback(host: str) -> bool:
 
 def create_inspector_app(db: str | Path, tokens: str | Path | None = None) -> Litestar:
     """The inspector as an ASGI app over ``db``, read-only (pages at ``/``)."""
-    source = ReadOnlySource(Path(db), TokenFile(tokens) if tokens is not None else None)
+    # Kept as given: a postgresql:// URL is no path (Path would fold its "//").
+    source = ReadOnlySource(db, TokenFile(tokens) if tokens is not None else None)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -80,6 +82,6 @@ def inspect(
         )
     app = create_inspector_app(db, tokens)
     Ledger.open(db, read_only=True).close()  # fail now, not at the first page
-    shown = f"[{host}]" if ":" in host else host
-    print(f"Inspecting {db} (read-only) at http://{shown}:{port}/  (Ctrl-C to stop)", flush=True)
+    address = f"[{host}]" if ":" in host else host
+    print(f"Inspecting {shown(db)} (read-only) at http://{address}:{port}/  (Ctrl-C to stop)", flush=True)
     uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level)

@@ -42,9 +42,9 @@ class Source(Protocol):
 
 
 class ReadOnlySource:
-    """A ledger file opened read-only for ``license-ledger inspect``."""
+    """A ledger (a file or a ``postgresql://`` URL) opened read-only for ``license-ledger inspect``."""
 
-    def __init__(self, path: Path, tokens: TokenFile | None) -> None:
+    def __init__(self, path: str | Path, tokens: TokenFile | None) -> None:
         self.path = path
         self.tokens = tokens
         self._ledger: Ledger | None = None
@@ -103,6 +103,6 @@ class ReadOnlySource:
             self._verifying = False
 
 
-def _verify_file(path: Path) -> VerifyReport:
+def _verify_file(path: str | Path) -> VerifyReport:
     with Ledger.open(path, read_only=True) as ledger:
         return ledger.verify()
