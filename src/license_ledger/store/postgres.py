@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -27,13 +26,14 @@ from psycopg import sql
 from ..engine.moments import format_time, utc_now
 from ..errors import DamagedLedger, LedgerError, NeedsMigration, NewerSchema, NotALedger
 from . import postgres_schema
-from .protocol import FeedRow, Mode, ResultRow, Snapshot, StatusRow, StoredEvent, TraceRow
+from .postgres_location import PostgresLocation, first_line, synchronous_commit
+from .postgres_reads import FACT_COLUMNS as _FACT_COLUMNS
+from .postgres_reads import PAGE as _PAGE
+from .postgres_reads import PostgresReads
+from .protocol import Mode, ResultRow, Snapshot, StatusRow, StoredEvent
 
 __all__ = ["CHANNEL", "PostgresBackend", "PostgresLocation"]
 
-_FACT_COLUMNS = "seq, type, at, device, idempotency_key, schema_version, payload, hash"
-#: Rows per page when streaming the log (keyset pages on seq: any size of log in bounded memory).
-_PAGE = 10_000
 #: From this many rows on, a batch is written with COPY instead of pipelined INSERTs.
 _COPY_FROM = 64
 #: The channel appends notify on; the payload is ``schema:head seq``.
@@ -44,42 +44,7 @@ _LOCK_CLASS = 0x4C4C  # "LL"
 SESSION_TIMEOUT_S = 60
 
 
-class PostgresLocation:
-    """A ``postgresql://`` URL split into what libpq gets, the schema, and what messages show.
-
-    ``shown`` is the URL without its password: messages never carry one.
-    """
-
-    def __init__(self, url: str) -> None:
-        parts = urllib.parse.urlsplit(url)
-        query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-        schemas = [value for key, value in query if key == "schema"]
-        self.schema = schemas[-1] if schemas else postgres_schema.DEFAULT_SCHEMA
-        self.host = parts.hostname or "localhost"
-        try:
-            self.port = parts.port or 5432
-        except ValueError:
-            self.port = 0
-        netloc = parts.netloc.rpartition("@")
-        user = netloc[0].partition(":")[0] if netloc[1] else ""
-        shown_netloc = f"{user}@{netloc[2]}" if user else netloc[2]
-        self.shown = urllib.parse.urlunsplit(parts._replace(netloc=shown_netloc))
-        rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
-        self.conninfo = urllib.parse.urlunsplit(parts._replace(query=rest))
-        if self.port == 0:
-            raise LedgerError(f"{self.shown}: the port is not a number from 1 to 65535")
-        if not postgres_schema.valid_schema_name(self.schema):
-            raise LedgerError(
-                f"{self.shown}: expected a schema name of letters, digits and underscores "
-                f"(at most 63, not starting with a digit), found {self.schema!r}"
-            )
-
-    @property
-    def server(self) -> str:
-        return f"{self.host}:{self.port}"
-
-
-class PostgresBackend:
+class PostgresBackend(PostgresReads):
     """A ledger in a PostgreSQL schema.
 
     ``mode``: ``create`` creates the schema's tables on first use, ``write``
@@ -94,7 +59,7 @@ class PostgresBackend:
         self.location = self.where.shown
         self.schema = self.where.schema
         self.mode = mode
-        self._synchronous = _synchronous_commit(synchronous)
+        self._synchronous = synchronous_commit(synchronous)
         self._s = sql.Identifier(self.schema)
         self._begin_write = sql.SQL("BEGIN; SELECT pg_advisory_xact_lock({}, hashtext({}))").format(
             sql.Literal(_LOCK_CLASS), sql.Literal(self.schema)
@@ -126,7 +91,7 @@ class PostgresBackend:
         except psycopg.OperationalError as exc:
             raise LedgerError(
                 f"{self.location}: the PostgreSQL server at {self.where.server} does not answer "
-                f"({_first_line(exc)})"
+                f"({first_line(exc)})"
             ) from None
         read_only = self.mode == "read" if read_only is None else read_only
         timeout = f"{SESSION_TIMEOUT_S}s"
@@ -230,7 +195,7 @@ class PostgresBackend:
         """One line naming the database and what is wrong, for an exception in :attr:`errors`."""
         if isinstance(exc, LedgerError):
             return exc
-        text = _first_line(exc)
+        text = first_line(exc)
         where = self.location
         if isinstance(exc, pg_errors.LockNotAvailable):
             return LedgerError(
@@ -358,130 +323,6 @@ class PostgresBackend:
             (snapshot.seq, snapshot.chain_hash, snapshot.format, snapshot.world),
         )
 
-    # --- reading -------------------------------------------------------------
-
-    def head(self) -> tuple[int, str | None]:
-        row = self.conn.execute(
-            self._q("SELECT seq, hash FROM {s}.events ORDER BY seq DESC LIMIT 1")
-        ).fetchone()
-        return (0, None) if row is None else (row[0], row[1])
-
-    def _pages(self, query: str, after: int, *extra: object, limit: int | None = None) -> Iterator[Any]:
-        """Rows of ``query`` (``seq > %s ... ORDER BY seq LIMIT %s``), a page at a time.
-
-        Keyset pages rather than one cursor: verify reads several of these
-        streams at once on one session, inside one read transaction.
-        """
-        statement = self._q(query)
-        left = limit
-        while left is None or left > 0:
-            size = _PAGE if left is None else min(_PAGE, left)
-            rows = self.conn.execute(statement, (after, *extra, size)).fetchall()
-            yield from rows
-            if len(rows) < size:
-                return
-            after = rows[-1][0]
-            if left is not None:
-                left -= len(rows)
-
-    def events(self, after: int = 0, limit: int | None = None) -> Iterator[StoredEvent]:
-        query = f"SELECT {_FACT_COLUMNS} FROM {{s}}.events WHERE seq > %s ORDER BY seq LIMIT %s"
-        for row in self._pages(query, after, limit=limit):
-            yield StoredEvent(*row)
-
-    def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
-        prefixed = ", ".join(f"e.{c}" for c in _FACT_COLUMNS.split(", "))
-        cursor = self.conn.execute(
-            self._q(
-                f"SELECT {prefixed}, r.result, r.reason, r.detail FROM {{s}}.events e "
-                "JOIN {s}.event_results r ON r.seq = e.seq WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
-            ),
-            (after, limit),
-        )
-        return [FeedRow(*row) for row in cursor]
-
-    def payloads(self, after: int = 0, at_most: str | None = None) -> Iterator[tuple[int, str]]:
-        if at_most is None:
-            query = "SELECT seq, schema_version, payload FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s"
-            rows = self._pages(query, after)
-        else:
-            query = (
-                "SELECT seq, schema_version, payload FROM {s}.events "
-                "WHERE seq > %s AND at <= %s ORDER BY seq LIMIT %s"
-            )
-            rows = self._pages(query, after, at_most)
-        return ((version, payload) for _, version, payload in rows)
-
-    def numbered_payloads(self, after: int = 0) -> Iterator[tuple[int, int, str]]:
-        """(seq, schema version, payload) in seq order."""
-        query = "SELECT seq, schema_version, payload FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s"
-        return self._pages(query, after)
-
-    def results(self) -> Iterator[ResultRow]:
-        query = (
-            "SELECT seq, result, reason, detail FROM {s}.event_results WHERE seq > %s ORDER BY seq LIMIT %s"
-        )
-        for row in self._pages(query, -1):
-            yield ResultRow(*row)
-
-    def statuses(self) -> Iterator[StatusRow]:
-        # Keyset pages on (seq, device): a block may give one event several rows.
-        statement = self._q(
-            "SELECT seq, device, at, state, status FROM {s}.status_after "
-            "WHERE (seq, device) > (%s, %s) ORDER BY seq, device LIMIT %s"
-        )
-        seq, device = -1, ""
-        while True:
-            rows = self.conn.execute(statement, (seq, device, _PAGE)).fetchall()
-            for row in rows:
-                yield StatusRow(*row)
-            if len(rows) < _PAGE:
-                return
-            seq, device = rows[-1][0], rows[-1][1]
-
-    def by_key(self, device: str | None, key: str) -> StoredEvent | None:
-        row = self.conn.execute(
-            self._q(
-                f"SELECT {_FACT_COLUMNS} FROM {{s}}.events "
-                "WHERE coalesce(device, '') = %s AND idempotency_key = %s"
-            ),
-            (device or "", key),
-        ).fetchone()
-        return None if row is None else StoredEvent(*row)
-
-    def result_of(self, seq: int) -> ResultRow | None:
-        row = self.conn.execute(
-            self._q("SELECT seq, result, reason, detail FROM {s}.event_results WHERE seq = %s"), (seq,)
-        ).fetchone()
-        return None if row is None else ResultRow(*row)
-
-    def device_status(self, device: str, at_most: str) -> tuple[int, str] | None:
-        row = self.conn.execute(
-            self._q(
-                "SELECT seq, status FROM {s}.status_after WHERE device = %s AND at <= %s "
-                "ORDER BY seq DESC LIMIT 1"
-            ),
-            (device, at_most),
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def device_trace(self, device: str) -> list[TraceRow]:
-        cursor = self.conn.execute(
-            self._q(
-                "SELECT s.seq, e.type, s.at, r.result, r.reason, r.detail, s.state FROM {s}.status_after s "
-                "JOIN {s}.events e ON e.seq = s.seq JOIN {s}.event_results r ON r.seq = s.seq "
-                "WHERE s.device = %s ORDER BY s.seq"
-            ),
-            (device,),
-        )
-        return [TraceRow(*row) for row in cursor]
-
-    def snapshot(self) -> Snapshot | None:
-        row = self.conn.execute(
-            self._q("SELECT seq, chain_hash, format, world FROM {s}.snapshots ORDER BY seq DESC LIMIT 1")
-        ).fetchone()
-        return None if row is None else Snapshot(row[0], row[1], row[2], bytes(row[3]))
-
     # --- following other nodes ---------------------------------------------------
 
     def wait_for_head(self, seq: int, timeout: float, poll_every: float = 1.0) -> int:
@@ -548,18 +389,3 @@ def _result_rows(results: list[ResultRow]) -> list[tuple[Any, ...]]:
 
 def _status_rows(statuses: list[StatusRow]) -> list[tuple[Any, ...]]:
     return [(s.device, s.seq, s.at, s.state, s.status) for s in statuses]
-
-
-def _first_line(exc: Exception) -> str:
-    """The server's primary message (PostgreSQL adds CONTEXT and DETAIL lines)."""
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None) if diag is not None else None
-    text = primary or str(exc) or type(exc).__name__
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-
-
-def _synchronous_commit(synchronous: str) -> str:
-    value = synchronous.upper()
-    if value not in {"FULL", "NORMAL", "EXTRA"}:
-        raise ValueError(f"synchronous: expected FULL, NORMAL or EXTRA, found {synchronous!r}")
-    return "off" if value == "NORMAL" else "on"
