@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -9,20 +10,32 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
+from ..engine.views import Appended
 from ..ledger import Ledger
 from . import render
-from .options import Timestamp, db_option, json_option, print_json
+from .options import Timestamp, db_option, json_option, print_json_lines
+
+all_option = click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Print every result, even beyond a screenful (default: a summary).",
+)
 
 
 @click.command()
 @click.argument("file", type=click.File("rb"))
 @db_option()
 @json_option
-def append(file: Any, db: Path, as_json: bool) -> None:
+@all_option
+def append(file: Any, db: Path, as_json: bool, show_all: bool) -> None:
     """Append JSON lines from FILE (- for standard input), all or nothing.
 
-    Prints each event's seq, result and reason.
+    Prints each event's seq, result and reason; beyond a screenful, a summary
+    (counts by result and the first refusals) unless --all. --json prints one
+    JSON object per event.
 
     \b
     Example:
@@ -30,14 +43,17 @@ def append(file: Any, db: Path, as_json: bool) -> None:
       echo '{"type":"TryAgainClicked","device":"laptop"}' | license-ledger append -
     """
     lines = file.readlines()
-    with _new_file_kept_only_on_success(db), Ledger.open(db) as ledger:
-        appended = ledger.append_lines(lines)
+    with (
+        _new_file_kept_only_on_success(db),
+        Ledger.open(db) as ledger,
+        render.progress("Appending", len(lines)) as advance,
+    ):
+        appended = ledger.append_lines(lines, progress=advance)
     if as_json:
-        for a in appended:
-            print_json(a)
+        print_json_lines(appended)
         return
     out = render.console()
-    out.print(render.appended_table(appended))
+    _print_results(out, appended, show_all)
     repeated = sum(not a.stored for a in appended)
     note = f" ({repeated} already stored)" if repeated else ""
     out.print(f"Stored {len(appended) - repeated} events{note}.")
@@ -47,23 +63,30 @@ def append(file: Any, db: Path, as_json: bool) -> None:
 @click.option("--now", type=Timestamp(), help="The moment the clock reached (default: now).")
 @db_option()
 @json_option
-def tick(now: datetime | None, db: Path, as_json: bool) -> None:
+@all_option
+def tick(now: datetime | None, db: Path, as_json: bool, show_all: bool) -> None:
     """Append a LicenseExpired for every active license due by --now.
 
     \b
     Example:
       license-ledger tick --now 2026-01-12T09:00:00Z
     """
-    with Ledger.open(db) as ledger:
-        appended = ledger.tick(now)
+    with Ledger.open(db) as ledger, render.progress("Expiring", None) as advance:
+        appended = ledger.tick(now, progress=advance)
     if as_json:
-        for a in appended:
-            print_json(a)
+        print_json_lines(appended)
         return
     out = render.console()
     if appended:
-        out.print(render.appended_table(appended))
+        _print_results(out, appended, show_all)
     out.print(f"{len(appended)} licenses expired.")
+
+
+def _print_results(out: Console, appended: list[Appended], show_all: bool) -> None:
+    if show_all or len(appended) <= render.screenful():
+        out.print(render.appended_table(appended))
+    else:
+        out.print(render.appended_summary(appended))
 
 
 @click.command()
@@ -77,8 +100,15 @@ def export(output: Any, db: Path) -> None:
       license-ledger export -o backup.jsonl && license-ledger append backup.jsonl --db copy.db
     """
     with Ledger.open(db, read_only=True) as ledger:
-        for line in ledger.export():
-            output.write(line + "\n")
+        total = ledger.backend.head()[0]
+        with render.progress("Exporting", total) as advance:
+            lines = ledger.export()
+            while chunk := list(itertools.islice(lines, _EXPORT_CHUNK)):
+                output.write("\n".join(chunk) + "\n")
+                advance(len(chunk))
+
+
+_EXPORT_CHUNK = 10_000
 
 
 @contextmanager
