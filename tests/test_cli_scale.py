@@ -6,9 +6,10 @@ import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
-from license_ledger import Ledger
+from license_ledger import InputRefused, Ledger
 from license_ledger.cli import main
 
 CODE = "AAAAA-BBBBB-CCCCC-DDDDD"
@@ -105,3 +106,26 @@ def test_verify_replay_and_export_print_no_progress_on_a_pipe(tmp_path: Path) ->
         assert result.stderr == "", command
     exported = run("export", "--db", str(path)).stdout
     assert exported.count("\n") == 101
+
+
+def test_a_refused_big_batch_leaves_the_world_as_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch too big for an undo journal drops the world on refusal; the next append reads it again."""
+    import license_ledger.ledger as ledger_module
+
+    monkeypatch.setattr(ledger_module, "_JOURNAL_UP_TO", 2)
+    path = tmp_path / "l.db"
+    with Ledger.open(path) as ledger:
+        ledger.append_lines(crowd().splitlines()[:3])  # the code, d01, d02
+        refused = [
+            {"type": "CodeEntered", "at": "2026-01-06T10:00:00Z", "device": "d01", "code": CODE},
+            {"type": "DeviceRegistered", "at": "2026-01-06T10:00:00Z", "device": "d03", "app_version": "1.0"},
+            {"type": "CodeEntered", "at": "2026-01-06T10:00:00Z", "device": "nobody", "code": CODE},
+        ]
+        with pytest.raises(InputRefused):
+            ledger.append(refused)
+        # d01 took no seat, d03 does not exist: d02 gets the only seat, d03 registers anew.
+        appended = ledger.append(refused[1:2] + [{**refused[0], "device": "d02"}])
+        assert [(a.seq, a.result) for a in appended] == [(4, "recorded"), (5, "activated")]
+        assert ledger.verify().ok

@@ -147,6 +147,10 @@ class Backend(Protocol):
         """Facts in seq order, from ``after + 1``."""
         ...
 
+    def fact_rows(self) -> Iterator[tuple[int, str, str, str | None, str | None, int, str, str]]:
+        """Every fact as a tuple in the order of :class:`StoredEvent`'s fields, in seq order (for verify)."""
+        ...
+
     def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
         """Facts with their results in seq order, from ``after + 1``."""
         ...
