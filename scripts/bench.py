@@ -1,11 +1,12 @@
 """Benchmark license-ledger against the raw limit of the same machine, in one run.
 
 Absolute figures drift on a shared machine; the ratios against a raw
-baseline measured in the same run are what to compare. Prints a table, or
-a JSON object with --json. See docs/performance.md.
+baseline measured in the same run are what to compare. Prints two tables
+(the command line as a user meets it, then the library), or a JSON object
+with --json. See docs/performance.md.
 
-    python scripts/bench.py                 # ~1,000,000 events
-    python scripts/bench.py --events 100000 # a quicker look
+    python scripts/bench.py                   # 166,041 events over ~30,000 devices, ~3 min
+    python scripts/bench.py --events 1000000  # a bigger log
     python scripts/bench.py --events 100000 --db postgresql://postgres@127.0.0.1:5432/test
 
 With ``--db postgresql://...`` it measures the PostgreSQL backend instead, in
@@ -38,6 +39,8 @@ import msgspec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from bench_cli import bench_cli, cli_rows  # noqa: E402
+from license_ledger.engine.codec import encode  # noqa: E402
 from license_ledger.engine.events import AnyEvent  # noqa: E402
 from license_ledger.engine.moments import format_time  # noqa: E402
 from license_ledger.errors import UnknownDevice  # noqa: E402
@@ -383,7 +386,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=166_041)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each command-line figure (the best counts)"
+    )
     parser.add_argument("--json", action="store_true", help="print a JSON object")
     parser.add_argument("--dir", type=Path, help="where the database files go (default: a temporary folder)")
     parser.add_argument("--db", help="a postgresql:// URL: measure the PostgreSQL backend there instead")
@@ -407,6 +413,11 @@ def main() -> None:
             print_postgres(report)
         return
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        lines_path = Path(tmp) / "log.jsonl"
+        with lines_path.open("wb") as out:
+            for event in events:
+                out.write(encode(event) + b"\n")
+        report.update(bench_cli(lines_path, Path(tmp), args.repeat))
         path, figures = bench_append(events, Path(tmp))
         report.update(figures)
         report.update(bench_replay(path))
@@ -425,6 +436,9 @@ def main() -> None:
     print(
         f"log: {report['events']:,} events over {report['devices']:,} devices (generated in {report['generate_s']:.1f} s)"
     )
+    print("\nthe command line (a new process per command, default output to a pipe; best of each):")
+    print_table(cli_rows(report))  # type: ignore[arg-type]
+    print("\nthe library:")
     rows = [
         (
             "append, batches of 1,000",
@@ -471,7 +485,11 @@ def main() -> None:
         ),
         ("database file", f"{report['db_size_mib']:.0f} MiB", "", ""),
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    print_table(rows)
+
+
+def print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
 

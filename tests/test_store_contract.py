@@ -721,8 +721,8 @@ class TestSnapshots:
         conn.execute("UPDATE snapshots SET world = ?, chain_hash = ?", (snapshot.world, "0" * 64))
         assert ledger.verify().problem == "the snapshot at this seq names another chain hash (it is not used)"
         conn.execute("UPDATE snapshots SET chain_hash = ?, format = 1", (snapshot.chain_hash,))
-        assert ledger.verify().problem == "the snapshot at this seq has format 1, not 2 (it is not used)"
-        conn.execute("UPDATE snapshots SET seq = 40, format = 2")
+        assert ledger.verify().problem == "the snapshot at this seq has format 1, not 3 (it is not used)"
+        conn.execute("UPDATE snapshots SET seq = 40, format = 3")
         report = ledger.verify()
         assert (report.ok, report.first_bad_seq, report.problem) == (
             False,

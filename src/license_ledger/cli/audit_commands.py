@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -75,7 +73,9 @@ def verify(expect_head: str | None, db: Path | str, as_json: bool) -> None:
     noted = None if expect_head is None else _noted_head(expect_head)
     try:
         with Ledger.open(db, read_only=True) as ledger:
-            report = ledger.verify(expect_head=noted)
+            total = ledger.backend.head()[0]
+            with render.progress("Verifying", total) as advance:
+                report = ledger.verify(expect_head=noted, progress=advance)
     except DamagedLedger as damaged:
         # Damage found while opening is still verify's finding: exit 1, not a usage error.
         report = VerifyReport(ok=False, events=0, head_seq=0, head_hash=None, problem=str(damaged))
@@ -100,20 +100,15 @@ def replay(as_of: datetime | None, db: Path | str, as_json: bool) -> None:
     Example:
       license-ledger replay --as-of 2025-12-31T23:59:59Z
     """
-    with Ledger.open(db, read_only=True) as ledger:
-        if as_json or not sys.stdout.isatty():
-            summary = ledger.replay(as_of)
-        else:
-            summary = _replay_with_progress(ledger, as_of)
+    with (
+        Ledger.open(db, read_only=True) as ledger,
+        render.progress("Replaying", ledger.backend.head()[0]) as advance,
+    ):
+        summary = ledger.replay(as_of, progress=advance)
     if as_json:
         print_json(summary)
     else:
         render.console().print(render.replay_tables(summary))
-
-
-def _replay_with_progress(ledger: Ledger, as_of: datetime | None) -> Any:
-    with render.progress("Replaying", ledger.backend.head()[0]) as advance:
-        return ledger.replay(as_of, progress=advance)
 
 
 _HEAD = re.compile(r"(?P<seq>[0-9]{1,19}):(?P<hash>[0-9a-fA-F]{64})")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -83,3 +84,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def print_json(value: Any) -> None:
     """One JSON document on standard output."""
     click.echo(_json.encode(value).decode())
+
+
+def print_json_lines(values: Iterable[Any], chunk: int = 10_000) -> None:
+    """One JSON document a line on standard output, written a chunk at a time."""
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    pending: list[Any] = []
+    for value in values:
+        pending.append(value)
+        if len(pending) >= chunk:
+            out.write(_json.encode_lines(pending))
+            pending.clear()
+    if pending:
+        out.write(_json.encode_lines(pending))
+    out.flush()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
+import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,12 +20,14 @@ from ..engine.views import Appended, DeviceStatus, TraceEntry
 from ..store.audit import ReplaySummary, VerifyReport
 
 __all__ = [
+    "appended_summary",
     "appended_table",
     "count",
     "progress",
     "replay_tables",
     "result_style",
     "state_style",
+    "screenful",
     "status_panel",
     "trace_table",
     "verify_text",
@@ -81,6 +86,47 @@ def appended_table(appended: Iterable[Appended]) -> Table:
             result.append(f"\n  why: {why(a.detail)}", style="dim")
         table.add_row(str(a.seq), format_time(a.at), a.type, result)
     return table
+
+
+#: Results that did not take effect, shown first in a summary.
+_NOT_TAKEN = {"rejected", "renewal_failed"}
+#: How many of them a summary shows.
+SUMMARY_EXAMPLES = 5
+
+
+def screenful() -> int:
+    """How many results fit on one screen: the terminal's height, or 40 lines elsewhere."""
+    if sys.stdout.isatty():
+        return max(10, shutil.get_terminal_size().lines - 6)
+    return 40
+
+
+def appended_summary(appended: list[Appended]) -> Group:
+    """More results than a screen holds: counts by result and reason, and the first refusals."""
+    counts = Counter(a.result if a.reason is None else f"{a.result}: {a.reason}" for a in appended)
+    results = Table(title="Results", title_justify="left", box=None, pad_edge=False)
+    results.add_column("result (reason)")
+    results.add_column("events", justify="right")
+    for name, n in sorted(counts.items()):
+        results.add_row(name, f"{n:,}")
+    not_taken = [a for a in appended if a.result in _NOT_TAKEN]
+    parts: list[Any] = [results]
+    if not_taken:
+        shown = not_taken[:SUMMARY_EXAMPLES]
+        first = appended_table(shown)
+        first.title = (
+            f"First {count(len(shown), 'refusal or failure', 'refusals or failures')} of {len(not_taken):,}"
+        )
+        first.title_justify = "left"
+        parts += [Text(), first]
+    parts += [
+        Text(),
+        Text(
+            f"A summary of {count(len(appended), 'result')}: --all prints every one, --json one JSON line each.",
+            style="dim",
+        ),
+    ]
+    return Group(*parts)
 
 
 def status_panel(status: DeviceStatus) -> Panel:
@@ -150,26 +196,46 @@ def verify_text(report: VerifyReport) -> str:
     return f"Damaged at seq {report.first_bad_seq}: {report.problem}"
 
 
-def count(n: int, noun: str) -> str:
+def count(n: int, noun: str, plural: str | None = None) -> str:
     """``1 event``, ``2 events``: a number with its noun."""
-    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {plural or noun + 's'}"
+
+
+#: Show a progress bar only once a command has run this long (seconds).
+PROGRESS_AFTER = 1.0
 
 
 @contextmanager
 def progress(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A progress bar on standard error while the block runs, on a terminal only.
 
-    Yields the callback that advances it by a number of events; on a pipe
-    (or in a log) it does nothing, so that output stays clean.
+    Yields the callback that advances it by a number of events. The bar
+    appears once the block has run for :data:`PROGRESS_AFTER` seconds, so
+    quick commands print nothing extra; on a pipe (or in a log) it never
+    does, so that output stays clean.
     """
     if not sys.stderr.isatty():
         yield lambda n: None
         return
     from rich.progress import Progress
 
-    with Progress(console=console(stderr=True), transient=True) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+    bar = Progress(console=console(stderr=True), transient=True)
+    task = bar.add_task(label, total=total)
+    started = time.monotonic()
+    shown = False
+
+    def advance(n: int) -> None:
+        nonlocal shown
+        bar.advance(task, n)
+        if not shown and time.monotonic() - started >= PROGRESS_AFTER:
+            bar.start()
+            shown = True
+
+    try:
+        yield advance
+    finally:
+        if shown:
+            bar.stop()
 
 
 def console(stderr: bool = False) -> Console:

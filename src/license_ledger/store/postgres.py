@@ -263,8 +263,8 @@ class PostgresBackend(PostgresReads):
         self._write_rows(
             [
                 ("events", _FACT_COLUMNS, fact_rows),
-                ("event_results", "seq, result, reason, detail", _result_rows(results)),
-                ("status_after", "device, seq, at, state, status", _status_rows(statuses)),
+                ("event_results", "seq, result, reason, detail", results),
+                ("status_after", "device, seq, state, status", statuses),
             ],
             notice,
         )
@@ -311,8 +311,8 @@ class PostgresBackend(PostgresReads):
     def _write_projection(self, results: list[ResultRow], statuses: list[StatusRow]) -> None:
         self._write_rows(
             [
-                ("event_results", "seq, result, reason, detail", _result_rows(results)),
-                ("status_after", "device, seq, at, state, status", _status_rows(statuses)),
+                ("event_results", "seq, result, reason, detail", results),
+                ("status_after", "device, seq, state, status", statuses),
             ]
         )
 
@@ -381,11 +381,3 @@ class PostgresBackend(PostgresReads):
         self._drop_listener()
         if self._conn is not None:
             self._conn.close()
-
-
-def _result_rows(results: list[ResultRow]) -> list[tuple[Any, ...]]:
-    return [(r.seq, r.result, r.reason, r.detail) for r in results]
-
-
-def _status_rows(statuses: list[StatusRow]) -> list[tuple[Any, ...]]:
-    return [(s.device, s.seq, s.at, s.state, s.status) for s in statuses]

@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from .protocol import FeedRow, ResultRow, Snapshot, StatusRow, StoredEvent, TraceRow
+from .protocol import FeedRow, ResultRow, Snapshot, StoredEvent, TraceRow
 
 __all__ = ["FACT_COLUMNS", "PAGE", "PostgresReads"]
 
@@ -91,27 +91,30 @@ class PostgresReads:
         query = "SELECT seq, schema_version, payload FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s"
         return self._pages(query, after)
 
-    def results(self) -> Iterator[ResultRow]:
+    def fact_rows(self) -> Iterator[tuple[int, str, str, str | None, str | None, int, str, str]]:
+        query = f"SELECT {_FACT_COLUMNS} FROM {{s}}.events WHERE seq > %s ORDER BY seq LIMIT %s"
+        return self._pages(query, 0)
+
+    def results(self) -> Iterator[tuple[int, str, str | None, str | None]]:
         query = (
             "SELECT seq, result, reason, detail FROM {s}.event_results WHERE seq > %s ORDER BY seq LIMIT %s"
         )
-        for row in self._pages(query, -1):
-            yield ResultRow(*row)
+        return self._pages(query, -1)
 
-    def statuses(self) -> Iterator[StatusRow]:
+    def statuses(self) -> Iterator[tuple[str, int, str, bytes | None]]:
         # Keyset pages on (seq, device): a block may give one event several rows.
         statement = self._q(
-            "SELECT seq, device, at, state, status FROM {s}.status_after "
+            "SELECT device, seq, state, status FROM {s}.status_after "
             "WHERE (seq, device) > (%s, %s) ORDER BY seq, device LIMIT %s"
         )
         seq, device = -1, ""
         while True:
             rows = self.conn.execute(statement, (seq, device, _PAGE)).fetchall()
-            for row in rows:
-                yield StatusRow(*row)
+            for name, at_seq, state, status in rows:
+                yield name, at_seq, state, None if status is None else bytes(status)
             if len(rows) < _PAGE:
                 return
-            seq, device = rows[-1][0], rows[-1][1]
+            seq, device = rows[-1][1], rows[-1][0]
 
     def by_key(self, device: str | None, key: str) -> StoredEvent | None:
         row = self.conn.execute(
@@ -129,20 +132,35 @@ class PostgresReads:
         ).fetchone()
         return None if row is None else ResultRow(*row)
 
-    def device_status(self, device: str, at_most: str) -> tuple[int, str] | None:
+    def device_status(self, device: str, at_most: str) -> tuple[int, str, bytes] | None:
+        # The device's last row by that time; its packed status is its own or, where only the
+        # state changed, the last one stored before it.
         row = self.conn.execute(
             self._q(
-                "SELECT seq, status FROM {s}.status_after WHERE device = %s AND at <= %s "
-                "ORDER BY seq DESC LIMIT 1"
+                "SELECT s.seq, s.state, coalesce(s.status, (SELECT p.status FROM {s}.status_after p "
+                "WHERE p.device = s.device AND p.seq < s.seq AND p.status IS NOT NULL "
+                "ORDER BY p.seq DESC LIMIT 1)) "
+                "FROM {s}.status_after s JOIN {s}.events e ON e.seq = s.seq "
+                "WHERE s.device = %s AND e.at <= %s ORDER BY s.seq DESC LIMIT 1"
             ),
             (device, at_most),
         ).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], row[1], bytes(row[2]))
+
+    def latest_status(self, device: str) -> bytes | None:
+        row = self.conn.execute(
+            self._q(
+                "SELECT status FROM {s}.status_after WHERE device = %s AND status IS NOT NULL "
+                "ORDER BY seq DESC LIMIT 1"
+            ),
+            (device,),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
 
     def device_trace(self, device: str) -> list[TraceRow]:
         cursor = self.conn.execute(
             self._q(
-                "SELECT s.seq, e.type, s.at, r.result, r.reason, r.detail, s.state FROM {s}.status_after s "
+                "SELECT s.seq, e.type, e.at, r.result, r.reason, r.detail, s.state FROM {s}.status_after s "
                 "JOIN {s}.events e ON e.seq = s.seq JOIN {s}.event_results r ON r.seq = s.seq "
                 "WHERE s.device = %s ORDER BY s.seq"
             ),

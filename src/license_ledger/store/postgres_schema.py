@@ -85,9 +85,8 @@ CREATE TABLE {s}.event_results (
 CREATE TABLE {s}.status_after (
     device text NOT NULL,
     seq bigint NOT NULL,
-    at text COLLATE "C" NOT NULL,
     state text NOT NULL,
-    status text NOT NULL,
+    status bytea,
     PRIMARY KEY (device, seq)
 );
 CREATE TABLE {s}.snapshots (
@@ -100,8 +99,8 @@ CREATE VIEW {s}.event_list AS
     SELECT e.seq, e.at, e.type, e.device, r.result, r.reason, r.detail, e.idempotency_key, e.payload
     FROM {s}.events e LEFT JOIN {s}.event_results r ON r.seq = e.seq;
 CREATE VIEW {s}.current_status AS
-    SELECT DISTINCT ON (s.device) s.device, s.seq AS since_seq, s.at AS since, s.state, s.status
-    FROM {s}.status_after s
+    SELECT DISTINCT ON (s.device) s.device, s.seq AS since_seq, e.at AS since, s.state
+    FROM {s}.status_after s JOIN {s}.events e ON e.seq = s.seq
     ORDER BY s.device, s.seq DESC;
 """
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import msgspec
 
@@ -49,8 +49,12 @@ class StoredEvent(msgspec.Struct, frozen=True):
     hash: str
 
 
-class ResultRow(msgspec.Struct, frozen=True):
-    """The projection: what replay derived for one event."""
+class ResultRow(NamedTuple):
+    """The projection: what replay derived for one event.
+
+    A plain tuple, in the order of the stored columns: written with
+    ``executemany`` and compared with the rows read back as they are.
+    """
 
     seq: int
     result: str
@@ -59,19 +63,19 @@ class ResultRow(msgspec.Struct, frozen=True):
     detail: str | None
 
 
-class StatusRow(msgspec.Struct, frozen=True):
-    """The projection: a device's status right after an event that concerns it.
+class StatusRow(NamedTuple):
+    """The projection: a device's state right after an event that concerns it.
 
     One per event naming a device, and one per device that a CodeBlocked
-    blocked (the event does not name them).
+    blocked (the event does not name them). ``state`` is always there;
+    ``status`` (the rest of the status, ``projection.pack_status``) only
+    where it differs from the device's previous row, else None.
     """
 
-    seq: int
     device: str
-    at: str
+    seq: int
     state: str
-    #: The whole status (JSON), ``provisional`` left to the moment asked about.
-    status: str
+    status: bytes | None
 
 
 class TraceRow(msgspec.Struct, frozen=True):
@@ -147,6 +151,10 @@ class Backend(Protocol):
         """Facts in seq order, from ``after + 1``."""
         ...
 
+    def fact_rows(self) -> Iterator[tuple[int, str, str, str | None, str | None, int, str, str]]:
+        """Every fact as a tuple in the order of :class:`StoredEvent`'s fields, in seq order (for verify)."""
+        ...
+
     def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
         """Facts with their results in seq order, from ``after + 1``."""
         ...
@@ -159,12 +167,12 @@ class Backend(Protocol):
         """(seq, schema version, payload) in seq order."""
         ...
 
-    def results(self) -> Iterator[ResultRow]:
-        """Every stored result, in seq order."""
+    def results(self) -> Iterator[tuple[int, str, str | None, str | None]]:
+        """Every stored result ``(seq, result, reason, detail)``, in seq order."""
         ...
 
-    def statuses(self) -> Iterator[StatusRow]:
-        """Every stored status row, in (seq, device) order."""
+    def statuses(self) -> Iterator[tuple[str, int, str, bytes | None]]:
+        """Every stored status row ``(device, seq, state, status)``, in (seq, device) order."""
         ...
 
     def by_key(self, device: str | None, key: str) -> StoredEvent | None:
@@ -175,8 +183,15 @@ class Backend(Protocol):
         """The stored result of one event."""
         ...
 
-    def device_status(self, device: str, at_most: str) -> tuple[int, str] | None:
-        """The device's latest status row at or before a time, with its seq."""
+    def device_status(self, device: str, at_most: str) -> tuple[int, str, bytes] | None:
+        """The device's latest ``(seq, state, status)`` at or before a time (one indexed read).
+
+        ``status`` is the last one stored for the device up to that row.
+        """
+        ...
+
+    def latest_status(self, device: str) -> bytes | None:
+        """The last ``status`` stored for a device (None for a device without rows)."""
         ...
 
     def device_trace(self, device: str) -> list[TraceRow]:

@@ -56,9 +56,8 @@ CREATE TABLE event_results (
 CREATE TABLE status_after (
     device TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    at TEXT NOT NULL,
     state TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status BLOB,
     PRIMARY KEY (device, seq)
 ) WITHOUT ROWID;
 CREATE TABLE snapshots (
@@ -71,8 +70,8 @@ CREATE VIEW event_list AS
     SELECT e.seq, e.at, e.type, e.device, r.result, r.reason, r.detail, e.idempotency_key, e.payload
     FROM events e LEFT JOIN event_results r ON r.seq = e.seq;
 CREATE VIEW current_status AS
-    SELECT s.device, s.seq AS since_seq, s.at AS since, s.state, s.status
-    FROM status_after s
+    SELECT s.device, s.seq AS since_seq, e.at AS since, s.state
+    FROM status_after s JOIN events e ON e.seq = s.seq
     WHERE s.seq = (SELECT max(seq) FROM status_after WHERE device = s.device);
 """
 
