@@ -145,6 +145,30 @@ class Ledger:
         numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
         return self._append(numbered)
 
+    def append_many(
+        self, batches: Iterable[Iterable[Event | dict[str, Any]]]
+    ) -> list[list[Appended] | InputRefused]:
+        """Append several independent batches in one transaction: a group commit.
+
+        Each batch is all or nothing, as with :meth:`append`, and is checked
+        against the state the batches before it left; its answer is its
+        results, or the :class:`InputRefused` that :meth:`append` would have
+        raised for it (then nothing of it is stored, and the other batches
+        are not disturbed). One commit, and so one wait for the disk, for
+        all of them. An error that is not a refusal (the store fails) fails
+        the whole group: it is raised and nothing is stored.
+        """
+        prepared: list[list[tuple[int, AnyEvent]] | InputRefused] = []
+        for events in batches:
+            try:
+                numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
+                prepared.append([(line, seal(event, line=line)) for line, event in numbered])
+            except InputRefused as refused:
+                prepared.append(refused)
+        if all(isinstance(batch, InputRefused) for batch in prepared):
+            return list(prepared)  # type: ignore[arg-type]  # nothing to write: no transaction
+        return self._write_group(prepared)
+
     def append_lines(self, lines: Iterable[str | bytes]) -> list[Appended]:
         """Append JSON lines (blank lines skipped); a refusal names the line."""
         return self._append(list(decode_numbered_lines(lines)))
@@ -177,7 +201,7 @@ class Ledger:
             with self._backend.write_transaction():
                 world, head_hash = self._caught_up()
                 world.begin()
-                appended = self._write_batch(world, head_hash, make_batch(world))
+                appended, _ = self._write_batch(world, head_hash, make_batch(world))
         except BaseException:
             if world is not None and world.in_batch:
                 world.rollback()
@@ -186,9 +210,43 @@ class Ledger:
         world.commit()
         return appended
 
+    @_translated
+    def _write_group(
+        self, batches: list[list[tuple[int, AnyEvent]] | InputRefused]
+    ) -> list[list[Appended] | InputRefused]:
+        """Write each batch in its own savepoint of the world, all in one transaction."""
+        world: World | None = None
+        snapshot_seq = self._snapshot_seq
+        answers: list[list[Appended] | InputRefused] = []
+        try:
+            with self._backend.write_transaction():
+                world, head_hash = self._caught_up()
+                world.begin()
+                for batch in batches:
+                    if isinstance(batch, InputRefused):
+                        answers.append(batch)
+                        continue
+                    world.savepoint()
+                    try:
+                        # Checked before anything of it is inserted: a refused batch wrote nothing.
+                        appended, head_hash = self._write_batch(world, head_hash, batch)
+                    except InputRefused as refused:
+                        world.rollback_to_savepoint()
+                        answers.append(refused)
+                    else:
+                        answers.append(appended)
+        except BaseException:
+            if world is not None and world.in_batch:
+                world.rollback()
+            self._snapshot_seq = snapshot_seq
+            raise
+        assert world is not None
+        world.commit()
+        return answers
+
     def _write_batch(
         self, world: World, head_hash: str | None, batch: list[tuple[int, AnyEvent]]
-    ) -> list[Appended]:
+    ) -> tuple[list[Appended], str | None]:
         seq, previous = world.count, head_hash or GENESIS
         facts: list[StoredEvent] = []
         results: list[ResultRow] = []
@@ -236,7 +294,7 @@ class Ledger:
         if facts and world.count - self._snapshot_seq >= self._snapshot_every:
             self._backend.save_snapshot(audit.make_snapshot(world, previous))
             self._snapshot_seq = world.count
-        return appended
+        return appended, previous if facts else head_hash
 
     def _stored_under(self, device: str | None, key: str) -> tuple[StoredEvent, ResultRow] | None:
         """The event and result stored under an idempotency key in the scope of ``device``."""
