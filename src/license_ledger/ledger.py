@@ -157,17 +157,12 @@ class Ledger:
         are not disturbed). One commit, and so one wait for the disk, for
         all of them. An error that is not a refusal (the store fails) fails
         the whole group: it is raised and nothing is stored.
+
+        ``batches`` is read once the writer lock is held: a committer that
+        hands over a generator gives the group every batch that arrived
+        while it waited for the lock.
         """
-        prepared: list[list[tuple[int, AnyEvent]] | InputRefused] = []
-        for events in batches:
-            try:
-                numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
-                prepared.append([(line, seal(event, line=line)) for line, event in numbered])
-            except InputRefused as refused:
-                prepared.append(refused)
-        if all(isinstance(batch, InputRefused) for batch in prepared):
-            return list(prepared)  # type: ignore[arg-type]  # nothing to write: no transaction
-        return self._write_group(prepared)
+        return self._write_group(batches)
 
     def append_lines(self, lines: Iterable[str | bytes]) -> list[Appended]:
         """Append JSON lines (blank lines skipped); a refusal names the line."""
@@ -212,7 +207,7 @@ class Ledger:
 
     @_translated
     def _write_group(
-        self, batches: list[list[tuple[int, AnyEvent]] | InputRefused]
+        self, batches: Iterable[Iterable[Event | dict[str, Any]]]
     ) -> list[list[Appended] | InputRefused]:
         """Write each batch in its own savepoint of the world, all in one transaction."""
         world: World | None = None
@@ -222,12 +217,11 @@ class Ledger:
             with self._backend.write_transaction():
                 world, head_hash = self._caught_up()
                 world.begin()
-                for batch in batches:
-                    if isinstance(batch, InputRefused):
-                        answers.append(batch)
-                        continue
+                for events in batches:
                     world.savepoint()
                     try:
+                        numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
+                        batch = [(line, seal(event, line=line)) for line, event in numbered]
                         # Checked before anything of it is inserted: a refused batch wrote nothing.
                         appended, head_hash = self._write_batch(world, head_hash, batch)
                     except InputRefused as refused:
