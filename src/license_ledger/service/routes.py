@@ -215,7 +215,8 @@ async def device_status(request: Request[Any, Any, State]) -> DeviceStatus:
     principal = _authenticate(request)
     device = _device(request)
     require(principal, READ_STATUS, device)
-    as_of = moment(request.query_params.get("as_of"), "as_of")
+    # Most reads ask for now: no query string to parse.
+    as_of = moment(request.query_params.get("as_of"), "as_of") if request.scope["query_string"] else None
     service = _service(request)
     return await service.read(Ledger.status, device, as_of, small=True)
 

@@ -321,7 +321,7 @@ class TokenFile:
     def _reload(self) -> None:
         # One stat per request (about a microsecond); the file is read again only when it changed.
         try:
-            info = self.path.stat()
+            info = os.stat(self.path)
         except OSError as exc:
             self._entries, self._principals, self._stamp = [], {}, None
             raise _unreadable(self.path, exc) from None
