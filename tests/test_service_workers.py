@@ -252,3 +252,21 @@ def test_a_sigkill_during_group_commits_loses_nothing_acknowledged(tmp_path: Pat
         [after] = ledger.append([registered("after-the-kill")])
         assert after.seq == report.events + 1
     assert json.dumps(sorted(acknowledged.values())) == json.dumps(sorted(set(acknowledged.values())))
+
+
+def test_a_store_that_fails_before_the_group_is_taken_fails_the_requests_waiting(tmp_path: Path) -> None:
+    import asyncio
+
+    from license_ledger.errors import DamagedLedger
+    from license_ledger.service.committer import GroupCommitter
+
+    class Broken:
+        def append_many(self, batches: Any) -> Any:
+            raise DamagedLedger("the file is damaged (disk I/O error)")
+
+    async def main() -> list[BaseException | Any]:
+        committer = GroupCommitter(lambda: Broken(), asyncio.Lock())  # type: ignore[arg-type, return-value]
+        return await asyncio.gather(*(committer.append([{"n": n}]) for n in range(5)), return_exceptions=True)
+
+    answers = asyncio.run(main())
+    assert [type(a) for a in answers] == [DamagedLedger] * 5

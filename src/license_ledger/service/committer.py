@@ -73,6 +73,11 @@ class GroupCommitter:
                             partial(self._ledger().append_many, self._take(group))
                         )
                 except Exception as exc:  # the store failed: the whole group stored nothing
+                    if not group:
+                        # Failed before a batch was taken (the lock, the head): fail those
+                        # waiting now, rather than trying again and again for them.
+                        group = list(self._waiting)
+                        self._waiting.clear()
                     _settle(group, exc)
                     continue
                 self.groups += 1
