@@ -54,7 +54,7 @@ def url() -> Iterator[str]:
 
 
 class Node:
-    """``license-ledger serve`` on a free port, its output in a log file."""
+    """``license-ledger serve`` with two workers on a free port, its output in a log file."""
 
     def __init__(self, url: str, log: Path) -> None:
         for _ in range(3):
@@ -63,7 +63,7 @@ class Node:
             with log.open("wb") as out:
                 self.process = subprocess.Popen(
                     [*CLI, "serve", "--db", url, "--insecure-no-auth", "--port", str(self.port)]
-                    + ["--tick-every", "0"],
+                    + ["--tick-every", "0", "--workers", "2"],
                     stdout=out,
                     stderr=subprocess.STDOUT,
                 )
@@ -119,6 +119,7 @@ print(json.dumps([answer.status_code, answer.json()]))
 def test_twelve_processes_race_for_three_seats_across_two_nodes_beside_command_lines(
     url: str, nodes: list[Node], tmp_path: Path
 ) -> None:
+    # Two nodes of two workers each: four processes, each with its own group committer.
     racers = [f"racer-{n}" for n in range(12)]
     clerks = [f"clerk-{n}" for n in range(3)]
     with Ledger.open(url) as ledger:

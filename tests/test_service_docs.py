@@ -62,5 +62,5 @@ def test_serve_says_which_ledger_tokens_and_address(service: Service) -> None:
     db = Path(service.log.parent / "shop.db").resolve()
     assert (
         f"ledger {db} (0 events), tokens none (--insecure-no-auth), listening on {service.url} "
-        "(API documentation at /schema)"
+        "with 1 worker (API documentation at /schema)"
     ) in service.log_text()

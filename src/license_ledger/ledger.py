@@ -151,6 +151,25 @@ class Ledger:
         numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
         return self._append(numbered)
 
+    def append_many(
+        self, batches: Iterable[Iterable[Event | dict[str, Any]]]
+    ) -> list[list[Appended] | InputRefused]:
+        """Append several independent batches in one transaction: a group commit.
+
+        Each batch is all or nothing, as with :meth:`append`, and is checked
+        against the state the batches before it left; its answer is its
+        results, or the :class:`InputRefused` that :meth:`append` would have
+        raised for it (then nothing of it is stored, and the other batches
+        are not disturbed). One commit, and so one wait for the disk, for
+        all of them. An error that is not a refusal (the store fails) fails
+        the whole group: it is raised and nothing is stored.
+
+        ``batches`` is read once the writer lock is held: a committer that
+        hands over a generator gives the group every batch that arrived
+        while it waited for the lock.
+        """
+        return self._write_group(batches)
+
     def append_lines(
         self, lines: Iterable[str | bytes], progress: Callable[[int], None] | None = None
     ) -> list[Appended]:
@@ -203,7 +222,7 @@ class Ledger:
                     # A big batch keeps no undo journal (it costs ~5 % of an append):
                     # if it is refused, the world is dropped and read again next time.
                     self._world = None
-                appended = self._write_batch(world, head_hash, batch, progress)
+                appended, _ = self._write_batch(world, head_hash, batch, progress)
         except BaseException:
             if world is not None and world.in_batch:
                 world.rollback()
@@ -214,13 +233,49 @@ class Ledger:
         self._world = world
         return appended
 
+    @_translated
+    def _write_group(
+        self, batches: Iterable[Iterable[Event | dict[str, Any]]]
+    ) -> list[list[Appended] | InputRefused]:
+        """Write each batch in its own savepoint of the world, all in one transaction."""
+        world: World | None = None
+        snapshot_seq = self._snapshot_seq
+        answers: list[list[Appended] | InputRefused] = []
+        try:
+            with self._backend.write_transaction():
+                world, head_hash = self._caught_up()
+                world.begin()
+                for events in batches:
+                    world.savepoint()
+                    try:
+                        numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
+                        batch = [(line, seal(event, line=line)) for line, event in numbered]
+                        # Checked before anything of it is inserted: a refused batch wrote nothing.
+                        appended, head_hash = self._write_batch(world, head_hash, batch)
+                    except InputRefused as refused:
+                        world.rollback_to_savepoint()
+                        # The statuses it remembered as stored were not: look them up again.
+                        self._last.forget()
+                        answers.append(refused)
+                    else:
+                        answers.append(appended)
+        except BaseException:
+            if world is not None and world.in_batch:
+                world.rollback()
+            self._last.forget()
+            self._snapshot_seq = snapshot_seq
+            raise
+        assert world is not None
+        world.commit()
+        return answers
+
     def _write_batch(
         self,
         world: World,
         head_hash: str | None,
         batch: list[tuple[int, AnyEvent]],
         progress: Callable[[int], None] | None = None,
-    ) -> list[Appended]:
+    ) -> tuple[list[Appended], str | None]:
         seq, previous = world.count, head_hash or GENESIS
         facts: list[StoredEvent] = []
         results: list[ResultRow] = []
@@ -270,7 +325,7 @@ class Ledger:
         if facts and world.count - self._snapshot_seq >= self._snapshot_every:
             self._backend.save_snapshot(audit.make_snapshot(world, previous))
             self._snapshot_seq = world.count
-        return appended
+        return appended, previous if facts else head_hash
 
     def _stored_under(self, device: str | None, key: str) -> tuple[StoredEvent, ResultRow] | None:
         """The event and result stored under an idempotency key in the scope of ``device``."""

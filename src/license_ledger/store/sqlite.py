@@ -24,11 +24,14 @@ from ..engine.moments import format_time, utc_now
 from ..errors import DamagedLedger, LedgerError, NeedsMigration, NewerSchema, NotALedger
 from . import sqlite_schema
 from .protocol import FeedRow, Mode, ResultRow, Snapshot, StatusRow, StoredEvent, TraceRow
+from .writer_lock import WriterLock
 
 __all__ = ["Mode", "SQLiteBackend"]
 
 _FACT_COLUMNS = "seq, type, at, device, idempotency_key, schema_version, payload, hash"
 _CHUNK = 10_000
+#: How long a writer waits for the others (seconds) before it fails with "database is locked".
+_BUSY_TIMEOUT_S = 60
 
 
 class SQLiteBackend:
@@ -55,6 +58,7 @@ class SQLiteBackend:
         #: The store schema version the file had when opened (older ones are migrated by the Ledger).
         self.found_version = sqlite_schema.STORE_SCHEMA_VERSION
         self._identity: tuple[int, int] | None = None
+        self._writer_lock = WriterLock(self.path, timeout=_BUSY_TIMEOUT_S)
         self._refuse_path()
         try:
             self._conn = self._connect(synchronous)
@@ -83,8 +87,10 @@ class SQLiteBackend:
     def _connect(self, synchronous: str) -> sqlite3.Connection:
         if self.mode == "read":
             return self._connect_read_only()
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=60)
-        conn.execute("PRAGMA busy_timeout = 60000")
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
+        )
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_S * 1000}")
         # Look before writing: journal_mode = WAL is recorded in the file, and a
         # file that is refused must be left exactly as it was.
         self._conn = conn
@@ -198,13 +204,16 @@ class SQLiteBackend:
 
     @contextmanager
     def write_transaction(self) -> Iterator[None]:
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+        # Queue on the lock file first: woken the moment the writer before lets go
+        # (SQLite's own wait sleeps 1, 2, 5, 10 ms and more between tries).
+        with self._writer_lock.held():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
 
     @contextmanager
     def read_transaction(self) -> Iterator[None]:
@@ -383,11 +392,14 @@ class SQLiteBackend:
 
     def close(self) -> None:
         self._conn.close()
+        # SQLite removes the -wal when the last connection closes: then the lock file goes too.
+        self._writer_lock.close(last=not Path(f"{self.path}-wal").exists())
 
     def _close_quietly(self) -> None:
         conn = getattr(self, "_conn", None)
         if conn is not None:
             conn.close()
+        self._writer_lock.close()
 
 
 def _enable_wal(conn: sqlite3.Connection, wait: float = 60.0) -> None:
