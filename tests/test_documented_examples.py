@@ -1,4 +1,4 @@
-"""Every shell and Python block of README.md and docs/service.md runs as written, in order.
+"""Every shell and Python block of README.md, docs/service.md and docs/storage.md runs as written, in order.
 
 Each page runs in a fresh folder holding a copy of ``examples/`` (as a clone
 of the repository would), its shell blocks in one shell session (variables
@@ -236,3 +236,9 @@ def test_the_readme_runs_again_in_the_same_folder(reader: Reader, monkeypatch: p
 def test_the_service_guide_runs_as_written(reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
     assert shutil.which("curl"), "the service guide's examples use curl"
     assert read(ROOT / "docs" / "service.md", reader, monkeypatch) >= 15
+
+
+def test_the_storage_guide_runs_as_written(reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert shutil.which("sqlite3"), "the storage guide's examples use the sqlite3 shell"
+    reader.command("license-ledger append examples/events.jsonl")  # the file the guide browses
+    assert read(ROOT / "docs" / "storage.md", reader, monkeypatch) == 2
