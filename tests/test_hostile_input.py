@@ -410,28 +410,31 @@ def test_a_snapshot_round_trips() -> None:
     s.enter("laptop", CODE)
     restored = load(dump(s.world))
     assert same_state(restored, s.world)
-    assert msgspec.msgpack.decode(dump(s.world))[0] == SNAPSHOT_FORMAT == 2
+    assert msgspec.msgpack.decode(dump(s.world))[0] == SNAPSHOT_FORMAT == 3
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        pytest.param(b"", "not a snapshot of format 2: Input data was truncated", id="empty"),
+        pytest.param(b"", "not a snapshot of format 3: Input data was truncated", id="empty"),
         pytest.param(
             b"\xc1",
-            "not a snapshot of format 2: MessagePack data is malformed: invalid opcode '\\xc1' (byte 0)",
+            "not a snapshot of format 3: MessagePack data is malformed: invalid opcode '\\xc1' (byte 0)",
             id="not msgpack",
         ),
         pytest.param(
             msgspec.msgpack.encode([[], [], None, 0]),
-            "not a snapshot of format 2: Expected `int`, got `array` - at `$[0]`",
+            "not a snapshot of format 3: Expected `int`, got `array` - at `$[0]`",
             id="format 1 (no version)",
         ),
-        pytest.param(msgspec.msgpack.encode([3, "whatever"]), "a snapshot of format 3, not 2", id="format 3"),
+        pytest.param(msgspec.msgpack.encode([4, "whatever"]), "a snapshot of format 4, not 3", id="format 4"),
         pytest.param(
-            msgspec.msgpack.encode([2, [{"id": 1}], [], None, 0]),
-            "a snapshot of format 2 that does not decode: Expected `str`, got `int` - at `$[1][0].id`",
-            id="format 2, damaged",
+            msgspec.msgpack.encode([2, [], [], None, 0]), "a snapshot of format 2, not 3", id="format 2"
+        ),
+        pytest.param(
+            msgspec.msgpack.encode([3, [{"id": 1}], [], None, 0]),
+            "a snapshot of format 3 that does not decode: Expected `str`, got `int` - at `$[1][0].id`",
+            id="format 3, damaged",
         ),
     ],
 )

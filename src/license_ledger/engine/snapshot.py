@@ -21,8 +21,9 @@ from .world import World
 __all__ = ["SNAPSHOT_FORMAT", "dump", "load", "same_state"]
 
 #: The version of the bytes :func:`dump` writes. Bump it on any change of
-#: the records or of this layout. (1 was the layout without a version.)
-SNAPSHOT_FORMAT = 2
+#: the records or of this layout. (1 was the layout without a version; 3 added the
+#: records' evidence seqs.)
+SNAPSHOT_FORMAT = 3
 
 
 class _Header(msgspec.Struct, array_like=True):

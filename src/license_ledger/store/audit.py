@@ -155,24 +155,45 @@ def summarise(
     )
 
 
-def rebuild(backend: Backend, progress: Callable[[int], None] | None = None) -> World:
-    """Derive the whole projection anew from the log and store it (inside a write transaction)."""
+def rebuild(
+    backend: Backend,
+    progress: Callable[[int], None] | None = None,
+    *,
+    snapshot_every: int = 0,
+    keep: int = 1,
+) -> World:
+    """Derive the whole projection anew from the log and store it (inside a write transaction).
+
+    Snapshots are taken at the head and, every ``snapshot_every`` events,
+    at the ``keep - 1`` multiples before it (those an append would have kept).
+    """
     world = World()
+    head, head_hash = backend.head()
+    wanted = _snapshot_points(head, snapshot_every, keep)
 
     def projected() -> Iterator[Projected]:
         for seq, _, rows in replay_rows(world, backend.numbered_payloads()):
             if progress is not None and not seq % 10_000:
                 progress(10_000)
             yield rows
+            if seq in wanted:
+                at_seq = next(iter(backend.events(after=seq - 1, limit=1)))
+                backend.save_snapshot(make_snapshot(world, at_seq.hash), keep)
 
     with bulk():
         backend.replace_projection(projected())
     if progress is not None:
         progress(world.count % 10_000)
-    head, head_hash = backend.head()
     if head and head_hash is not None:
-        backend.save_snapshot(make_snapshot(world, head_hash))
+        backend.save_snapshot(make_snapshot(world, head_hash), keep)
     return world
+
+
+def _snapshot_points(head: int, every: int, keep: int) -> set[int]:
+    if every <= 0 or keep <= 1:
+        return set()
+    last = (head - 1) // every * every  # the last multiple before the head
+    return {seq for seq in range(last, last - (keep - 1) * every, -every) if seq > 0}
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -190,7 +211,8 @@ def _verify(backend: Backend, expect_head: tuple[int, str] | None) -> VerifyRepo
     stored_results = backend.results()
     stored_statuses = backend.statuses()
     next_status = next(stored_statuses, None)
-    snapshot = backend.snapshot()
+    snapshots = backend.snapshot_seqs()
+    checked = set(snapshots)
     seq = 0
 
     def bad(at: int, problem: str) -> VerifyReport:
@@ -236,7 +258,9 @@ def _verify(backend: Backend, expect_head: tuple[int, str] | None) -> VerifyRepo
             next_status = next(stored_statuses, None)
         if stored_here != statuses:
             return bad(seq, _status_problem(seq, stored_here, statuses))
-        if snapshot is not None and snapshot.seq == seq:
+        if seq in checked:
+            snapshot = backend.snapshot(up_to=seq)
+            assert snapshot is not None
             problem = _snapshot_problem(snapshot, row.hash, world)
             if problem is not None:
                 return bad(seq, problem)
@@ -248,8 +272,8 @@ def _verify(backend: Backend, expect_head: tuple[int, str] | None) -> VerifyRepo
             f"the projection holds seq {beyond}, beyond the last event (seq {seq}): "
             "events were removed from the end of the log",
         )
-    if snapshot is not None and snapshot.seq > seq:
-        return bad(seq + 1, f"a snapshot claims seq {snapshot.seq}, beyond the last event (seq {seq})")
+    if snapshots and snapshots[-1] > seq:
+        return bad(seq + 1, f"a snapshot claims seq {snapshots[-1]}, beyond the last event (seq {seq})")
     head_hash = previous if seq else None
     if expect_head is None:
         return VerifyReport(True, seq, seq, head_hash, unproven=UNPROVEN)
@@ -269,6 +293,8 @@ def _result_problem(stored: ResultRow | None, derived: ResultRow) -> str:
         f"stored result {stored.result}/{stored.reason} differs from replay {derived.result}/{derived.reason}"
         if (stored.result, stored.reason) != (derived.result, derived.reason)
         else "the stored details of this result differ from replay"
+        if stored.detail != derived.detail
+        else "the stored evidence of this result differs from replay"
     )
 
 

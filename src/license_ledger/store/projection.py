@@ -31,7 +31,8 @@ def derive(world: World, seq: int, event: Event, outcome: Outcome) -> Projected:
     """The projection of event ``seq``, given the world right after applying it."""
     assert event.at is not None
     detail = None if outcome.detail is None else _json.encode(outcome.detail).decode()
-    result = ResultRow(seq, outcome.result, outcome.reason, detail)
+    evidence = _json.encode(outcome.evidence).decode() if outcome.evidence else None
+    result = ResultRow(seq, outcome.result, outcome.reason, detail, evidence)
     device: str | None = getattr(event, "device", None)
     if device is not None:
         concerned = [device]

@@ -29,6 +29,7 @@ __all__ = ["Mode", "SQLiteBackend"]
 
 _FACT_COLUMNS = "seq, type, at, device, idempotency_key, schema_version, payload, hash"
 _CHUNK = 10_000
+_LARGEST = 2**63 - 1
 
 Mode = Literal["write", "create", "read"]
 
@@ -46,6 +47,8 @@ class SQLiteBackend:
         self.mode = mode
         #: The store schema version the file had when opened (older ones are migrated by the Ledger).
         self.found_version = sqlite_schema.STORE_SCHEMA_VERSION
+        #: True when the derived tables were written by an earlier license-ledger (``rebuild`` renews them).
+        self.projection_outdated = False
         self._identity: tuple[int, int] | None = None
         self._refuse_path()
         try:
@@ -148,6 +151,12 @@ class SQLiteBackend:
                 f"license-ledger understands ({current}); upgrade license-ledger"
             )
         self.found_version = version
+        self.projection_outdated = version == current and sqlite_schema.projection_outdated(self._conn)
+        if self.projection_outdated and self.mode == "read":
+            raise NeedsMigration(
+                f"{self.path}: its results were derived by an earlier license-ledger (without evidence); "
+                f"run `license-ledger rebuild --db {self.path}` first (it keeps every event and the chain head)"
+            )
         if version < current and self.mode == "read":
             raise NeedsMigration(
                 f"{self.path}: written by an older license-ledger (store schema {version}); "
@@ -220,8 +229,8 @@ class SQLiteBackend:
 
     def _insert_projection(self, results: list[ResultRow], statuses: list[StatusRow]) -> None:
         self._conn.executemany(
-            "INSERT INTO event_results (seq, result, reason, detail) VALUES (?,?,?,?)",
-            [(r.seq, r.result, r.reason, r.detail) for r in results],
+            "INSERT INTO event_results (seq, result, reason, detail, evidence) VALUES (?,?,?,?,?)",
+            [(r.seq, r.result, r.reason, r.detail, r.evidence) for r in results],
         )
         if statuses:
             self._conn.executemany(
@@ -230,8 +239,9 @@ class SQLiteBackend:
             )
 
     def replace_projection(self, rows: Iterable[tuple[ResultRow, list[StatusRow]]]) -> None:
-        for table in ("event_results", "status_after", "snapshots"):
-            self._conn.execute(f"DELETE FROM {table}")
+        # Dropped and created anew: a file whose derived tables an earlier version wrote gets today's.
+        sqlite_schema.recreate_derived(self._conn)
+        self.projection_outdated = False
         results: list[ResultRow] = []
         statuses: list[StatusRow] = []
         for result, changed in rows:
@@ -242,11 +252,14 @@ class SQLiteBackend:
                 results, statuses = [], []
         self._insert_projection(results, statuses)
 
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        self._conn.execute("DELETE FROM snapshots")
+    def save_snapshot(self, snapshot: Snapshot, keep: int = 1) -> None:
         self._conn.execute(
-            "INSERT INTO snapshots (seq, chain_hash, format, world) VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO snapshots (seq, chain_hash, format, world) VALUES (?, ?, ?, ?)",
             (snapshot.seq, snapshot.chain_hash, snapshot.format, snapshot.world),
+        )
+        self._conn.execute(
+            "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
+            (max(keep, 1),),
         )
 
     # --- reading -------------------------------------------------------------
@@ -265,7 +278,7 @@ class SQLiteBackend:
     def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
         prefixed = ", ".join(f"e.{c}" for c in _FACT_COLUMNS.split(", "))
         cursor = self._conn.execute(
-            f"SELECT {prefixed}, r.result, r.reason, r.detail FROM events e "
+            f"SELECT {prefixed}, r.result, r.reason, r.detail, r.evidence FROM events e "
             "JOIN event_results r ON r.seq = e.seq WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
             (after, -1 if limit is None else limit),
         )
@@ -288,8 +301,12 @@ class SQLiteBackend:
             "SELECT seq, schema_version, payload FROM events WHERE seq > ? ORDER BY seq", (after,)
         )
 
-    def results(self) -> Iterator[ResultRow]:
-        for row in self._conn.execute("SELECT seq, result, reason, detail FROM event_results ORDER BY seq"):
+    def results(self, after: int = 0) -> Iterator[ResultRow]:
+        cursor = self._conn.execute(
+            "SELECT seq, result, reason, detail, evidence FROM event_results WHERE seq > ? ORDER BY seq",
+            (after,),
+        )
+        for row in cursor:
             yield ResultRow(*row)
 
     def statuses(self) -> Iterator[StatusRow]:
@@ -308,7 +325,7 @@ class SQLiteBackend:
 
     def result_of(self, seq: int) -> ResultRow | None:
         row = self._conn.execute(
-            "SELECT seq, result, reason, detail FROM event_results WHERE seq = ?", (seq,)
+            "SELECT seq, result, reason, detail, evidence FROM event_results WHERE seq = ?", (seq,)
         ).fetchone()
         return None if row is None else ResultRow(*row)
 
@@ -319,20 +336,89 @@ class SQLiteBackend:
         ).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def device_trace(self, device: str) -> list[TraceRow]:
+    def device_trace(
+        self, device: str, after_at: str | None = None, at_most: str | None = None
+    ) -> list[TraceRow]:
         cursor = self._conn.execute(
-            "SELECT s.seq, e.type, s.at, r.result, r.reason, r.detail, s.state FROM status_after s "
-            "JOIN events e ON e.seq = s.seq JOIN event_results r ON r.seq = s.seq "
-            "WHERE s.device = ? ORDER BY s.seq",
-            (device,),
+            "SELECT s.seq, e.type, s.at, r.result, r.reason, r.detail, s.state, r.evidence "
+            "FROM status_after s JOIN events e ON e.seq = s.seq JOIN event_results r ON r.seq = s.seq "
+            "WHERE s.device = ? AND s.at > ? AND s.at <= ? ORDER BY s.seq",
+            (device, after_at or "", at_most or "~"),
         )
         return [TraceRow(*row) for row in cursor]
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self, up_to: int | None = None) -> Snapshot | None:
         row = self._conn.execute(
-            "SELECT seq, chain_hash, format, world FROM snapshots ORDER BY seq DESC LIMIT 1"
+            "SELECT seq, chain_hash, format, world FROM snapshots WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+            (_LARGEST if up_to is None else up_to,),
         ).fetchone()
         return None if row is None else Snapshot(*row)
+
+    def snapshot_seqs(self) -> list[int]:
+        return [row[0] for row in self._conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
+
+    # --- forensics -----------------------------------------------------------------
+
+    def seq_at(self, at_most: str) -> int:
+        # Times never go back along the log (the world refuses it): search by seq,
+        # a few primary-key reads instead of an index on `at`.
+        low, high = 0, self.head()[0]
+        while low < high:
+            middle = (low + high + 1) // 2
+            row = self._conn.execute("SELECT at FROM events WHERE seq = ?", (middle,)).fetchone()
+            if row is not None and row[0] <= at_most:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def status_rows(
+        self,
+        device: str,
+        after: int = 0,
+        up_to: int | None = None,
+        *,
+        state: str | None = None,
+        result: str | None = None,
+        reason: str | None = None,
+    ) -> Iterator[tuple[int, str, str]]:
+        where, args = ["s.device = ?", "s.seq > ?", "s.seq <= ?"], [device, after, up_to or _LARGEST]
+        join = ""
+        if state is not None:
+            where.append("s.state = ?")
+            args.append(state)
+        if result is not None or reason is not None:
+            join = " JOIN event_results r ON r.seq = s.seq"
+            for column, value in (("result", result), ("reason", reason)):
+                if value is not None:
+                    where.append(f"r.{column} = ?")
+                    args.append(value)
+        return self._conn.execute(
+            f"SELECT s.seq, s.at, s.status FROM status_after s{join} WHERE {' AND '.join(where)} "
+            "ORDER BY s.seq",
+            args,
+        )
+
+    def status_before(self, device: str, up_to: int) -> tuple[int, str, str] | None:
+        row = self._conn.execute(
+            "SELECT seq, at, status FROM status_after WHERE device = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
+            (device, up_to),
+        ).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def states(
+        self, up_to: int, state: str | None = None, after: str = "", limit: int | None = None
+    ) -> list[tuple[str, str]]:
+        # One pass over the covering index (device, state, seq): each device's
+        # latest row up to the seq; the status JSON is never read.
+        cursor = self._conn.execute(
+            "SELECT device, state FROM ("
+            "SELECT device, state, max(seq) FROM status_after INDEXED BY status_after_by_state "
+            "WHERE device > :after AND seq <= :up_to GROUP BY device"
+            ") WHERE :state IS NULL OR state = :state ORDER BY device LIMIT :limit",
+            {"after": after, "up_to": up_to, "state": state, "limit": -1 if limit is None else limit},
+        )
+        return [(row[0], row[1]) for row in cursor]
 
     def close(self) -> None:
         self._conn.close()
