@@ -13,7 +13,7 @@ import click
 
 from .._version import __version__
 from ..errors import InputRefused, LedgerError
-from . import audit_commands, log_commands, service_commands, tool_commands
+from . import audit_commands, forensic_commands, log_commands, service_commands, tool_commands
 
 
 class LedgerGroup(click.Group):
@@ -48,6 +48,10 @@ for command in (
     audit_commands.replay,
     audit_commands.rebuild,
     audit_commands.migrate,
+    forensic_commands.diff,
+    forensic_commands.first,
+    forensic_commands.devices,
+    forensic_commands.what_if,
     tool_commands.schema,
     tool_commands.diagram,
     tool_commands.demo_command,

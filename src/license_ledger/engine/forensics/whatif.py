@@ -149,9 +149,9 @@ def replay_with_changes(world: World, stored: Iterable[Stored], changes: Changes
     for seq, event, was, devices in stored:
         if first is None or seq < first:
             apply(event)
-            continue
-        assert was is not None, "the stored result of every event from the first change on"
-        replay.stored(seq, event, was, devices, seq in changes.drop)
+        else:
+            assert was is not None, "the stored result of every event from the first change on"
+            replay.stored(seq, event, was, devices, seq in changes.drop)
         if seq in changes.insert:
             replay.insert(seq, changes.insert[seq], event.at)
     if replay.statuses is None:
