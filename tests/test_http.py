@@ -135,6 +135,10 @@ def test_the_openapi_document_lists_every_route_and_the_event_schemas(env: Env) 
         "/devices/{device}/trace",
         "/verify",
         "/tick",
+        "/devices/{device}/diff",
+        "/devices/{device}/first",
+        "/devices",
+        "/what-if",
     }
     body = document["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"$ref": "#/components/schemas/CodeIssued"} in body["anyOf"][1]["anyOf"]

@@ -36,6 +36,7 @@ from .edge import (
     AccessLoggingApp,
     error_response,
 )
+from .forensic_routes import FORENSIC_ROUTES
 from .openapi import document_bodies
 from .routes import ROUTES
 from .runtime import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_MAX_CLOCK_SKEW, _Service
@@ -102,7 +103,7 @@ def create_app(
             await service.close()
 
     app = AccessLoggingApp(
-        route_handlers=ROUTES,
+        route_handlers=[*ROUTES, *FORENSIC_ROUTES],
         exception_handlers={Exception: error_response},
         lifespan=[lifespan],
         state=State({"service": service}),

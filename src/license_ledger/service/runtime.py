@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from ..engine.events import EVENT_TYPES
+from ..engine.forensics.views import WhatIf
 from ..errors import LedgerError
 from ..ledger import Ledger
 from ..store.audit import VerifyReport
@@ -54,6 +55,7 @@ class _Service:
         self._ledger: Ledger | None = None
         self._lock: asyncio.Lock | None = None
         self._verifying = False
+        self._investigating = False
 
     @property
     def ledger(self) -> Ledger:
@@ -88,6 +90,25 @@ class _Service:
             return await anyio.to_thread.run_sync(_verify_file, self.ledger_path)
         finally:
             self._verifying = False
+
+    async def what_if(self, drop: list[int], insert: list[tuple[int, list[Any]]], as_of: Any) -> WhatIf:
+        """A what-if on a read-only connection of its own, outside the lock; one at a time.
+
+        A change near the start of a long log replays all of it: appends and
+        reads go on meanwhile, and a second what-if is refused (429).
+        """
+        if self._investigating:
+            raise Busy(
+                "expected one what-if at a time, found one already running; ask again later",
+                VERIFY_RETRY_AFTER,
+            )
+        self._investigating = True
+        try:
+            return await anyio.to_thread.run_sync(
+                partial(_what_if_file, self.ledger_path, drop, insert, as_of)
+            )
+        finally:
+            self._investigating = False
 
     def authenticate(self, header: str | None) -> Principal:
         if self.tokens is None:
@@ -124,6 +145,11 @@ class _Service:
             else:
                 if appended:
                     SERVICE_LOG.info("tick appended %d LicenseExpired event(s)", len(appended))
+
+
+def _what_if_file(path: Path, drop: list[int], insert: list[tuple[int, list[Any]]], as_of: Any) -> WhatIf:
+    with Ledger.open(path, read_only=True) as ledger:
+        return ledger.what_if(drop=drop, insert=insert, as_of=as_of)
 
 
 def _verify_file(path: Path) -> VerifyReport:
