@@ -58,14 +58,17 @@ def test_diff(demo: Path) -> None:
 def test_first_finds_and_never_is_an_answer(demo: Path) -> None:
     human = run("first", "reception-pc", "--state", "blocked", db=demo)
     fits(human)
-    assert "first matched state blocked after #24, 2025-03-12T00:00:00Z." in human.output
+    assert "reception-pc: first state blocked after #24, 2025-03-12T00:00:00Z." in human.output
     found = json.loads(run("first", "reception-pc", "--state", "blocked", "--json", db=demo).output)
     assert (found["device"], found["seq"], found["at"]) == ("reception-pc", 24, "2025-03-12T00:00:00Z")
     assert found["status"]["state"] == "blocked"
     never = run("first", "kids-tablet", "--state", "blocked", "--json", db=demo)
     assert never.exit_code == 0
     assert json.loads(never.output) == {"device": "kids-tablet", "seq": None, "at": None, "status": None}
-    assert "never matched state blocked" in run("first", "kids-tablet", "--state", "blocked", db=demo).output
+    assert (
+        "kids-tablet: never state blocked."
+        in run("first", "kids-tablet", "--state", "blocked", db=demo).output
+    )
     bad = CliRunner().invoke(main, ["first", "kids-tablet", "--state", "asleep", "--db", str(demo)])
     assert bad.exit_code == 2 and "expected one of unlicensed, active, expired, blocked" in bad.output
 

@@ -87,12 +87,10 @@ def diff_text(diff: Diff) -> str:
 
 def first_text(found: FirstMatch, criteria: dict[str, Any], after: datetime | None) -> str:
     wanted = ", ".join(f"{name.replace('_', ' ')} {value}" for name, value in criteria.items() if value)
-    since = f" after {format_time(after)}" if after is not None else ""
+    since = f" (searched after {format_time(after)})" if after is not None else ""
     if found.seq is None or found.at is None:
-        return "\n".join(_fit(f"{found.device}: never matched {wanted}{since}."))
-    lines = _fit(
-        f"{found.device}: first matched {wanted}{since} after #{found.seq}, {format_time(found.at)}."
-    )
+        return "\n".join(_fit(f"{found.device}: never {wanted}{since}."))
+    lines = _fit(f"{found.device}: first {wanted} after #{found.seq}, {format_time(found.at)}{since}.")
     return "\n".join([*lines, *status_lines(found.status)])
 
 
