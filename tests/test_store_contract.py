@@ -596,7 +596,7 @@ class TestTick:
         ticked = ledger.tick()
         assert ticked == [
             Appended(9, "LicenseExpired", when(40), "renewed", None, None, evidence=(8,)),
-            Appended(10, "LicenseExpired", when(40), "expired", None, None, evidence=(6,)),
+            Appended(10, "LicenseExpired", when(40), "expired", None, None),
         ]
         assert [(e.seq, e.type, e.state) for e in ledger.trace("d1")][-1] == (10, "LicenseExpired", "expired")
         assert ledger.tick() == []

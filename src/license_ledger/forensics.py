@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from itertools import islice
 from typing import Any, ParamSpec, TypeVar
 
 import msgspec
@@ -24,7 +25,7 @@ from .engine.codec import decode_stored, event_from_object, seal
 from .engine.events import AnyEvent
 from .engine.forensics.diff import changes
 from .engine.forensics.matching import Wanted
-from .engine.forensics.views import DeviceChange, DeviceState, Diff, FirstMatch, ResultView, WhatIf
+from .engine.forensics.views import DeviceChange, DeviceState, Diff, FirstMatch, WhatIf
 from .engine.forensics.whatif import Changes, Stored, replay_with_changes
 from .engine.moments import format_time, moment, parse_moment, sortable_time
 from .engine.views import DeviceStatus, StoredStatus, TraceEntry
@@ -240,28 +241,33 @@ class Forensics:
             first = plan.first
             if first is None:
                 return WhatIf(None, [], [], when)
+            # From the last snapshot before the first change, up to it as replay does.
             world = audit.load_snapshot(backend, backend.snapshot(up_to=first - 1)) or World()
+            rows = backend.numbered_payloads(after=world.count)
             with audit.bulk():
-                run = replay_with_changes(world, self._stored(world.count, first), plan, when)
-            devices = []
-            at_most = sortable_time(when)
-            for device, now in run.statuses.items():
-                found = backend.device_status(device, at_most)
-                was = None if found is None else _status_decoder.decode(found[1]).at(device, when)
-                if was != now:
-                    devices.append(DeviceChange(device, was, now))
+                world.apply_all(decode_stored(p, v) for _, v, p in islice(rows, first - 1 - world.count))
+                run = replay_with_changes(world, self._stored(rows, first), plan, when)
+            stored = backend.latest_statuses(list(run.statuses), backend.seq_at(sortable_time(when)))
+        devices = []
+        for device, now in run.statuses.items():
+            text = stored.get(device)
+            was = None if text is None else _status_decoder.decode(text)
+            if was != now:
+                devices.append(
+                    DeviceChange(
+                        device,
+                        None if was is None else was.at(device, when),
+                        None if now is None else now.at(device, when),
+                    )
+                )
         kept = [event.seq for event in run.changed if event.now != "dropped"]
         return WhatIf(min(kept, default=None), run.changed, devices, when, run.inserted)
 
-    def _stored(self, after: int, first: int) -> Iterator[Stored]:
-        """The stored events after seq ``after``, with their stored results from ``first`` on."""
-        backend = self._backend
-        results = backend.results(after=first - 1)
-        for seq, version, payload in backend.numbered_payloads(after=after):
+    def _stored(self, rows: Iterable[tuple[int, int, str]], first: int) -> Iterator[Stored]:
+        """The stored events from seq ``first`` on, with their stored results."""
+        results = self._backend.results(after=first - 1)
+        for seq, version, payload in rows:
             event = decode_stored(payload, version)
-            if seq < first:
-                yield seq, event, None, ()
-                continue
             row = next(results)
             assert row.seq == seq, "every stored event has a result"
             device: str | None = getattr(event, "device", None)
@@ -271,7 +277,7 @@ class Forensics:
                 devices = tuple(_detail_decoder.decode(row.detail).get("blocked_devices", ()))
             else:
                 devices = ()
-            yield seq, event, ResultView(row.result, row.reason), devices
+            yield seq, event, row.result, row.reason, devices
 
 
 def _whole(value: Any, field: str) -> int:

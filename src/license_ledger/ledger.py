@@ -46,7 +46,7 @@ SNAPSHOT_EVERY = 100_000
 
 #: How many snapshots a store keeps (the latest): a what-if starts from the last one
 #: before its first change, so a change near the end of a long log costs little.
-SNAPSHOTS_KEPT = 3
+SNAPSHOTS_KEPT = 2
 
 
 class MigrationReport(msgspec.Struct, frozen=True):

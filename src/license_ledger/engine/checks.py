@@ -71,12 +71,12 @@ def code_issued(
 def not_the_current_code(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
-    return ("already_active", None, _seqs(device.license_seq)) if device.license == code.sha256 else None
+    return ("already_active", None, _one(device.license_seq)) if device.license == code.sha256 else None
 
 
 @fails_with("backup_already_added")
 def no_backup_yet(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
-    return ("backup_already_added", None, _seqs(device.backup_seq)) if device.backup is not None else None
+    return ("backup_already_added", None, _one(device.backup_seq)) if device.backup is not None else None
 
 
 @fails_with("subscription_in_use")
@@ -85,7 +85,7 @@ def current_not_subscription(
 ) -> Failure | None:
     current = state.codes[device.license] if device.license else None
     if current is not None and current.kind == "subscription":
-        return ("subscription_in_use", None, _seqs(device.license_seq))
+        return ("subscription_in_use", None, _one(device.license_seq))
     return None
 
 
@@ -122,7 +122,7 @@ def code_extends_license(
 def code_not_blocked(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     if not record.blocked:
         return None
-    return ("code_blocked", {"block_reason": record.block_reason}, _seqs(record.blocked_seq))
+    return ("code_blocked", {"block_reason": record.block_reason}, _one(record.blocked_seq))
 
 
 @fails_with("code_expired")
@@ -136,7 +136,7 @@ def code_not_expired(state: State, device: DeviceRecord, code: CodeRef, record: 
             "code_expires_at": format_time(record.expires_at),
             "activation_at": format_time(state.last_at),
         },
-        _seqs(record.first_activated_seq),
+        _one(record.first_activated_seq),
     )
 
 
@@ -150,7 +150,7 @@ def version_compatible(
     return (
         "incompatible_version",
         {"app_version": device.app_version, "compatible_versions": spec},
-        _seqs(device.version_seq),
+        _one(device.version_seq),
     )
 
 
@@ -165,7 +165,7 @@ def seat_available(state: State, device: DeviceRecord, code: CodeRef, record: Co
     return (
         "device_limit_reached",
         {"max_devices": record.max_devices, "held_by": others_held},
-        _seqs(*(devices[holder].license_seq for holder in others_held)),
+        tuple(sorted(seq for holder in others_held if (seq := devices[holder].license_seq) is not None)),
     )
 
 
@@ -175,7 +175,7 @@ def console_reachable(
 ) -> Failure | None:
     if device.connected or not record.requires_console:
         return None
-    return ("console_unreachable", {"requires_console": True, "connected": False}, _seqs(device.console_seq))
+    return ("console_unreachable", {"requires_console": True, "connected": False}, _one(device.console_seq))
 
 
 # --- questions about the backup ----------------------------------------------
@@ -189,6 +189,11 @@ def has_backup(state: State, device: DeviceRecord, code: CodeRef, record: CodeRe
 @fails_with("backup_not_failed")
 def backup_failed(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     return None if device.backup_state == "activation_failed" else ("backup_not_failed", None, ())
+
+
+def _one(seq: int | None) -> tuple[int, ...]:
+    """Evidence of one event, if known."""
+    return () if seq is None else (seq,)
 
 
 def _seqs(*seqs: int | None) -> tuple[int, ...]:

@@ -24,15 +24,6 @@ def backup_added(state: State, device: DeviceRecord, code: CodeRef, record: Code
     return () if seq is None else (seq,)
 
 
-def license_activated(
-    state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
-) -> tuple[int, ...]:
-    """The first activation of the license's code, which set the expiry (an expiry)."""
-    current = state.codes[device.license] if device.license is not None else None
-    seq = None if current is None else current.first_activated_seq
-    return () if seq is None else (seq,)
-
-
 def merged(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     """Two evidence tuples as one: ascending, each seq once."""
     if not a:
@@ -42,4 +33,4 @@ def merged(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted({*a, *b}))
 
 
-WITNESSES = {witness.__name__: witness for witness in (backup_added, license_activated)}
+WITNESSES = {witness.__name__: witness for witness in (backup_added,)}

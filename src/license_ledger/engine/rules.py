@@ -157,7 +157,7 @@ RULES: list[dict[str, Any]] = [
         reason=FAILED_CHECK,
         evidence=BACKUP,
     ),
-    rule("expire", "active", "expired", [], "expired", "end_license", evidence="license_activated"),
+    rule("expire", "active", "expired", [], "expired", "end_license"),
     # Remove license ----------------------------------------------------------
     rule(
         "remove",

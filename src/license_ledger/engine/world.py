@@ -174,13 +174,19 @@ class World(State):
                     failed = failure
                     break
             else:
+                if witness is None:  # the common case, kept as lean as before evidence
+                    if effect is not None:
+                        effect(self, device, code, record, failed)
+                    device.state = dest
+                    if shared is not None:
+                        return shared  # outcomes without details are made once, in the table
+                    return Outcome(result, failed[0], failed[1], failed[2])  # type: ignore[index]
                 # The witness looks before the effect changes what it looks at.
-                evidence = () if witness is None else witness(self, device, code, record)
+                evidence = witness(self, device, code, record)
                 if effect is not None:
                     effect(self, device, code, record, failed)
                 device.state = dest
                 if shared is not None:
-                    # Outcomes without details or evidence are made once, in the table.
                     return Outcome(result, shared.reason, None, evidence) if evidence else shared
                 return Outcome(result, failed[0], failed[1], merged(evidence, failed[2]))  # type: ignore[index]
         raise AssertionError(f"no rule for {trigger} in state {device.state}")

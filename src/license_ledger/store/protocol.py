@@ -229,6 +229,10 @@ class Backend(Protocol):
         """The device's latest status row ``(seq, at, status)`` at or before seq ``up_to``."""
         ...
 
+    def latest_statuses(self, devices: list[str], up_to: int) -> dict[str, str]:
+        """Each device's latest status (JSON) at or before seq ``up_to``; devices without one left out."""
+        ...
+
     def states(
         self, up_to: int, state: str | None = None, after: str = "", limit: int | None = None
     ) -> list[tuple[str, str]]:

@@ -406,6 +406,19 @@ class SQLiteBackend:
         ).fetchone()
         return None if row is None else (row[0], row[1], row[2])
 
+    def latest_statuses(self, devices: list[str], up_to: int) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(devices), 500):
+            chunk = devices[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            cursor = self._conn.execute(
+                f"SELECT device, status, max(seq) FROM status_after WHERE device IN ({marks}) AND seq <= ? "
+                "GROUP BY device",
+                [*chunk, up_to],
+            )
+            found.update((row[0], row[1]) for row in cursor)
+        return found
+
     def states(
         self, up_to: int, state: str | None = None, after: str = "", limit: int | None = None
     ) -> list[tuple[str, str]]:

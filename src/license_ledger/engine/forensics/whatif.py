@@ -1,9 +1,10 @@
 """What if: replay a log with events dropped or inserted, and compare with what was stored.
 
-:func:`replay_with_changes` folds the stored events (from a world restored
-at or before the first change) with the changes applied: every event from
-the first change on is checked as an append would check it (a refusal names
-its seq) and its result compared with the stored one. The statuses are
+:func:`replay_with_changes` goes on from the world right before the first
+change (the caller restores it from a snapshot and folds the events up to
+there) with the changes applied: every event from the first change on is
+checked as an append would check it (a refusal names its seq) and its result
+compared with the stored one. The statuses are
 taken as of a moment, for the devices that the events from the first change
 up to that moment concern, before or after the change: no other device's
 status can differ. Nothing is written anywhere.
@@ -19,16 +20,15 @@ import msgspec
 from ...errors import InputRefused
 from ..codec import stamp
 from ..events import AnyEvent, CodeBlocked
-from ..queries import status
-from ..views import DeviceStatus, Outcome
+from ..views import Outcome, StoredStatus, stored_status
 from ..world import World
 from .views import ChangedEvent, InsertedEvent, ResultView
 
 __all__ = ["Changes", "Run", "Stored", "replay_with_changes"]
 
-#: A stored event: its seq, the event, its stored result (None before the first
-#: change, where none is compared) and the devices that stored result concerned.
-Stored = tuple[int, AnyEvent, ResultView | None, tuple[str, ...]]
+#: A stored event from the first change on: its seq, the event, its stored result and
+#: reason, and the devices that stored result concerned.
+Stored = tuple[int, AnyEvent, str, str | None, tuple[str, ...]]
 
 
 class Changes(msgspec.Struct, frozen=True):
@@ -49,17 +49,9 @@ class Run(msgspec.Struct):
 
     changed: list[ChangedEvent]
     inserted: list[InsertedEvent]
-    #: The status as of the moment compared of each device that may differ (None: not registered).
-    statuses: dict[str, DeviceStatus | None]
-
-
-def _concerned(event: AnyEvent, outcome: Outcome) -> tuple[str, ...]:
-    device: str | None = getattr(event, "device", None)
-    if device is not None:
-        return (device,)
-    if isinstance(event, CodeBlocked) and outcome.detail is not None:
-        return tuple(outcome.detail["blocked_devices"])
-    return ()
+    #: The status, as of the moment compared, of each device that may differ
+    #: (before ``provisional`` is judged; None: not registered).
+    statuses: dict[str, StoredStatus | None]
 
 
 class _Replay:
@@ -67,47 +59,26 @@ class _Replay:
         self.world = world
         self.as_of = as_of
         self.touched: set[str] = set()
-        self.statuses: dict[str, DeviceStatus | None] | None = None
+        self.statuses: dict[str, StoredStatus | None] | None = None
         self.changed: list[ChangedEvent] = []
         self.inserted: list[InsertedEvent] = []
 
-    def reach(self, at: datetime) -> None:
-        """Take the statuses when the replay passes the moment compared."""
-        if self.statuses is None and at > self.as_of:
-            self.take_statuses()
-
     def take_statuses(self) -> None:
-        world, as_of = self.world, self.as_of
+        """The statuses of the devices touched so far: the replay passes the moment compared."""
+        devices, codes = self.world.devices, self.world.codes
         self.statuses = {
-            device: status(world, device, as_of) if device in world.devices else None
+            device: stored_status(devices[device], codes) if device in devices else None
             for device in sorted(self.touched)
         }
 
-    def note(self, at: datetime, devices: Iterable[str]) -> None:
-        if at <= self.as_of:
-            self.touched.update(devices)
-
-    def stored(
-        self, seq: int, event: AnyEvent, was: ResultView, devices: tuple[str, ...], dropped: bool
-    ) -> None:
-        assert event.at is not None
-        self.reach(event.at)
-        self.note(event.at, devices)
-        device = getattr(event, "device", None)
-        kind = type(event).__name__
-        if dropped:
-            self.changed.append(ChangedEvent(seq, kind, device, was, "dropped"))
+    def note(self, at: datetime, event: AnyEvent, outcome: Outcome | None) -> None:
+        if at > self.as_of:
             return
-        try:
-            self.world.check(event)
-        except InputRefused as refused:
-            raise refused.at_seq(seq) from None
-        outcome = self.world.apply(event)
-        self.note(event.at, _concerned(event, outcome))
-        if (outcome.result, outcome.reason) != (was.result, was.reason):
-            self.changed.append(
-                ChangedEvent(seq, kind, device, was, ResultView(outcome.result, outcome.reason))
-            )
+        device: str | None = getattr(event, "device", None)
+        if device is not None:
+            self.touched.add(device)
+        elif outcome is not None and isinstance(event, CodeBlocked) and outcome.detail is not None:
+            self.touched.update(outcome.detail["blocked_devices"])
 
     def insert(self, after: int, events: list[AnyEvent], at: datetime | None) -> None:
         for line, given in enumerate(events, start=1):
@@ -122,38 +93,60 @@ class _Replay:
                     ).at_seq(after, inserted=True, line=line)
                 event = stamp(event, at)
             assert event.at is not None
-            self.reach(event.at)
+            if self.statuses is None and event.at > self.as_of:
+                self.take_statuses()
             try:
                 self.world.check(event)
             except InputRefused as refused:
                 raise refused.at_seq(after, inserted=True, line=line) from None
             outcome = self.world.apply(event)
-            self.note(event.at, _concerned(event, outcome))
+            self.note(event.at, event, outcome)
             kind, device = type(event).__name__, getattr(event, "device", None)
             now = ResultView(outcome.result, outcome.reason)
             self.inserted.append(InsertedEvent(after, kind, device, event.at, now))
 
 
 def replay_with_changes(world: World, stored: Iterable[Stored], changes: Changes, as_of: datetime) -> Run:
-    """Fold ``stored`` (the events after ``world.count``, in seq order) into ``world`` with ``changes``.
+    """Go on from ``world`` (the state right before the first change) with ``changes`` applied.
 
-    Events before the first change are applied as they are (the stored log
-    is valid); from there on each is checked, and a refusal raises
+    ``stored`` are the stored events from the first change on, in seq order.
+    Each is checked as an append would check it, and a refusal raises
     :class:`~license_ledger.errors.InputRefused` naming its seq.
     """
     first = changes.first
     replay = _Replay(world, as_of)
-    if 0 in changes.insert:
-        replay.insert(0, changes.insert[0], None)
-    apply = world.apply
-    for seq, event, was, devices in stored:
-        if first is None or seq < first:
-            apply(event)
+    if first is None:
+        return Run([], [], {})
+    drop, insert = changes.drop, changes.insert
+    if first - 1 in insert:
+        replay.insert(first - 1, insert[first - 1], world.last_at)
+    check, apply = world.check, world.apply
+    touched, changed = replay.touched, replay.changed
+    for seq, event, was_result, was_reason, devices in stored:
+        at: datetime = event.at  # type: ignore[assignment]  # stored events are stamped
+        if replay.statuses is None and at > as_of:
+            replay.take_statuses()
+        if seq in drop:
+            if at <= as_of:
+                touched.update(devices)
+            kind, device = type(event).__name__, getattr(event, "device", None)
+            changed.append(ChangedEvent(seq, kind, device, ResultView(was_result, was_reason), "dropped"))
         else:
-            assert was is not None, "the stored result of every event from the first change on"
-            replay.stored(seq, event, was, devices, seq in changes.drop)
-        if seq in changes.insert:
-            replay.insert(seq, changes.insert[seq], event.at)
+            try:
+                check(event)
+            except InputRefused as refused:
+                raise refused.at_seq(seq) from None
+            outcome = apply(event)
+            if outcome.result != was_result or outcome.reason != was_reason:
+                kind, device = type(event).__name__, getattr(event, "device", None)
+                was, now = ResultView(was_result, was_reason), ResultView(outcome.result, outcome.reason)
+                changed.append(ChangedEvent(seq, kind, device, was, now))
+            if at <= as_of:
+                touched.update(devices)
+                if outcome.detail is not None and type(event) is CodeBlocked:
+                    touched.update(outcome.detail["blocked_devices"])
+        if seq in insert:
+            replay.insert(seq, insert[seq], at)
     if replay.statuses is None:
         replay.take_statuses()
     assert replay.statuses is not None
