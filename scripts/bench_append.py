@@ -48,7 +48,7 @@ BATCH = 1_000
 TABLES = {
     "events": "seq, type, at, device, idempotency_key, schema_version, payload, hash",
     "event_results": "seq, result, reason, detail",
-    "status_after": "device, seq, at, state, status",
+    "status_after": "device, seq, state, status",
 }
 Row = tuple[Any, ...]
 

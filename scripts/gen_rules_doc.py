@@ -2,7 +2,7 @@
 
 Two blocks of the page are drawn from :data:`license_ledger.engine.rules.RULES`,
 the one definition of the rules: the Mermaid diagram
-(:func:`~license_ledger.engine.rules.mermaid`) and the table of rules. Each sits
+(:func:`~license_ledger.engine.diagram.mermaid`) and the table of rules. Each sits
 between ``<!-- generated: NAME -->`` and ``<!-- end generated: NAME -->``;
 the rest of the page is written by hand.
 
@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from license_ledger.engine.rules import FAILED_CHECK, LICENSED, RULES, STATES, mermaid
+from license_ledger.engine.diagram import mermaid
+from license_ledger.engine.rules import FAILED_CHECK, LICENSED, RULES, STATES
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 

@@ -1,13 +1,19 @@
 """Store backends under test, and the events the store tests append.
 
 Every backend gets a factory here; the contract suite in
-``test_store_contract.py`` runs against each of them. A new backend (say
-PostgreSQL) joins by adding a factory with the same methods to ``STORES``.
+``test_store_contract.py`` runs against each of them: SQLite (a file in the
+test's folder) and PostgreSQL (a fresh schema of the database named by
+``LICENSE_LEDGER_TEST_POSTGRES``, default ``postgresql://postgres@127.0.0.1:5432/test``,
+dropped afterwards). A new backend joins by adding a factory with the same
+methods to ``STORES``.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import sqlite3
+import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,6 +24,9 @@ from license_ledger.engine.moments import format_time, parse_moment
 from license_ledger.engine.replay import results
 from license_ledger.ledger import Ledger
 from license_ledger.store.sqlite import SQLiteBackend
+
+#: The PostgreSQL database the tests may create schemas in (and drop them again).
+POSTGRES_URL = os.environ.get("LICENSE_LEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 
 T0 = parse_moment("2025-01-01T00:00:00Z", field="at")
 
@@ -107,7 +116,7 @@ class Store(Protocol):
     location: str
     #: What the database raises when a trigger or a constraint refuses a write.
     refused_error: type[Exception]
-    #: What the store says when an idempotency key is stored twice in its scope (a regex).
+    #: What the store says when an idempotency key is stored twice in its scope.
     duplicate_key_error: str
 
     def open(
@@ -128,6 +137,8 @@ class Store(Protocol):
 
     def record_schema_version(self, version: int) -> None: ...
 
+    def message(self, error: Exception) -> str: ...
+
     def close_all(self) -> None: ...
 
 
@@ -136,7 +147,7 @@ class SQLiteStore:
 
     name = "sqlite"
     refused_error: type[Exception] = sqlite3.IntegrityError
-    duplicate_key_error = r"^UNIQUE constraint failed: index 'events_by_idempotency_key'$"
+    duplicate_key_error = "UNIQUE constraint failed: index 'events_by_idempotency_key'"
 
     def __init__(self, folder: Path, name: str = "ledger.db") -> None:
         self.folder = folder
@@ -189,6 +200,10 @@ class SQLiteStore:
             "INSERT INTO schema_version (version, applied_at) VALUES (?, '2099-01-01T00:00:00Z')", (version,)
         )
 
+    def message(self, error: Exception) -> str:
+        """What the database said when it refused a write."""
+        return str(error)
+
     def close_all(self) -> None:
         for ledger in self._opened:
             ledger.close()
@@ -198,4 +213,135 @@ class SQLiteStore:
             other.close_all()
 
 
+def with_schema(url: str, schema: str) -> str:
+    """``url`` naming ``schema`` (``?schema=``, or ``&schema=`` after other options)."""
+    return f"{url}{'&' if '?' in url else '?'}schema={schema}"
+
+
+def fresh_schema() -> str:
+    """A schema name no other test uses."""
+    return f"ll_test_{uuid.uuid4().hex[:16]}"
+
+
+class RawPostgres:
+    """A psycopg session behind the ledger's back (autocommit), in the store's schema.
+
+    ``execute`` takes the ``?`` placeholders the contract suite writes for SQLite.
+    """
+
+    def __init__(self, url: str, schema: str) -> None:
+        import psycopg
+
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.execute(f"SET search_path TO {schema}")
+
+    def execute(self, statement: str, params: tuple[Any, ...] | list[Any] = ()) -> Any:
+        return self.conn.execute(re.sub(r"\?", "%s", statement), params or None)  # type: ignore[call-overload]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class PostgresStore:
+    """The PostgreSQL backend: a fresh schema of the test database, dropped at the end."""
+
+    name = "postgres"
+    duplicate_key_error = 'duplicate key value violates unique constraint "events_by_idempotency_key"'
+
+    def __init__(self, folder: Path, schema: str | None = None) -> None:
+        import psycopg
+
+        self.refused_error: type[Exception] = psycopg.IntegrityError
+        self.folder = folder
+        self.schema = schema or fresh_schema()
+        self.location = with_schema(POSTGRES_URL, self.schema)
+        self._opened: list[Ledger] = []
+        self._raw: list[RawPostgres] = []
+        self._others: list[PostgresStore] = []
+
+    def backend(self, **options: Any) -> Any:
+        from license_ledger.store.postgres import PostgresBackend
+
+        return PostgresBackend(self.location, **options)
+
+    def open(
+        self,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        snapshot_every: int = 100_000,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> Ledger:
+        """A Ledger on this store; ``wrap`` may wrap the backend (to watch it)."""
+        backend = self.backend()
+        kwargs: dict[str, Any] = {"snapshot_every": snapshot_every}
+        if clock is not None:
+            kwargs["clock"] = clock
+        ledger = Ledger(wrap(backend) if wrap else backend, **kwargs)
+        self._opened.append(ledger)
+        return ledger
+
+    def another(self) -> PostgresStore:
+        """A second, empty store of the same kind (another schema)."""
+        other = PostgresStore(self.folder)
+        self._others.append(other)
+        return other
+
+    def raw(self) -> RawPostgres:
+        raw = RawPostgres(POSTGRES_URL, self.schema)
+        self._raw.append(raw)
+        return raw
+
+    def exists(self) -> bool:
+        found = self.raw().execute("SELECT 1 FROM pg_namespace WHERE nspname = ?", (self.schema,))
+        return found.fetchone() is not None
+
+    def tables(self) -> set[str]:
+        rows = self.raw().execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = ? AND table_type = 'BASE TABLE'",
+            (self.schema,),
+        )
+        return {name for (name,) in rows.fetchall()}
+
+    def record_schema_version(self, version: int) -> None:
+        self.raw().execute(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?, '2099-01-01T00:00:00Z')", (version,)
+        )
+
+    def message(self, error: Exception) -> str:
+        """What the database said when it refused a write (without PostgreSQL's CONTEXT lines)."""
+        return str(getattr(error, "diag").message_primary)  # noqa: B009
+
+    def close_all(self) -> None:
+        for ledger in self._opened:
+            ledger.close()
+        for raw in self._raw:
+            raw.close()
+        for other in self._others:
+            other.close_all()
+        drop_schema(self.schema)
+
+
+def drop_schema(schema: str) -> None:
+    """Drop a schema a test made (never one it did not make: they all start with ``ll_test_``)."""
+    import psycopg
+
+    assert schema.startswith("ll_test_")
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def postgres_available() -> bool:
+    """Whether psycopg is installed and the test database is named (``off`` skips PostgreSQL)."""
+    if POSTGRES_URL in ("", "off"):
+        return False
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 STORES: dict[str, Callable[[Path], Store]] = {"sqlite": SQLiteStore}
+if postgres_available():
+    STORES["postgres"] = PostgresStore

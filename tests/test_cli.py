@@ -155,14 +155,14 @@ def test_tick_appends_due_expiries_and_renews(db: Path) -> None:
     [row] = [json.loads(line) for line in result.output.splitlines()]
     assert (row["seq"], row["type"], row["result"]) == (8, "LicenseExpired", "renewed")
     again = run("tick", "--now", "2026-02-05T09:01:00Z", db=db)
-    assert "0 licenses expired." in again.output
+    assert "No license was due: nothing was appended." in again.output
 
 
 def test_verify_prints_the_head_and_exit_0(db: Path) -> None:
     result = run("verify", db=db)
     assert result.exit_code == 0
     assert result.output.startswith("OK: 7 events")
-    assert "Chain head: seq 7 hash " in result.output
+    assert "Chain head: 7:" in result.output
 
 
 def test_replay_json_summarises(db: Path) -> None:
@@ -275,28 +275,9 @@ def test_schema_and_diagram(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "CodeEntered.json").exists()
     diagram = run("diagram").output
     assert diagram.count("stateDiagram-v2") == 1
-    assert "active --> blocked: block" in diagram
-
-
-def test_demo_tells_the_story(tmp_path: Path) -> None:
-    path = tmp_path / "demo.db"
-    result = run("demo", db=path)
-    assert result.exit_code == 0
-    out = result.output
-    assert "renewal_failed (device_limit_reached)" in out
-    assert "why: app 21.4 not in >=23.0" in out
-    assert "Trace of kids-tablet" in out
-    assert "buttons       activate_now, remove_license" in out
-    assert "OK: 38 events" in out
-    assert run("demo", db=path).exit_code == 0  # a second run replaces the file
-
-
-def test_demo_refuses_to_replace_a_file_that_is_not_a_ledger(tmp_path: Path) -> None:
-    precious = tmp_path / "thesis.db"
-    precious.write_text("not a ledger")
-    result = run("demo", db=precious)
-    assert result.exit_code == 2
-    assert precious.read_text() == "not a ledger"
+    assert "active --> blocked: block (20)" in diagram
+    assert diagram.startswith('---\ntitle: "license-ledger: ')
+    assert max(len(line) for line in diagram.splitlines() if "%%" not in line) < 120
 
 
 # --- end to end, as real processes -------------------------------------------------

@@ -255,7 +255,7 @@ def test_a_store_keeps_verifies_and_rebuilds_the_evidence_replay_derives(history
         assert [a.evidence for a in appended] == [o.evidence for o in history.outcomes]
         ledger.rebuild()
         assert ledger.verify().ok
-        stored = [row.evidence for row in ledger.backend.results()]
+        stored = [row[4] for row in ledger.backend.results()]
         assert stored == [
             None if not o.evidence else f"[{','.join(map(str, o.evidence))}]" for o in history.outcomes
         ]

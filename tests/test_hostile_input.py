@@ -11,6 +11,7 @@ Snapshots read back from a store are hostile bytes too.
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -262,7 +263,8 @@ def test_a_dict_that_cannot_be_json_is_refused() -> None:
         ),
         pytest.param(
             f'["{CODE}"]',
-            "line 1, `$`: expected an event object, found a JSON array (append takes JSON Lines, one object per line)",
+            "line 1: expected JSON Lines: one event object per line, found one JSON array of 1 item"
+            " (`jq -c '.[]' FILE` turns it into JSON Lines)",
             id="an array",
         ),
         pytest.param("42", "line 1, `$`: expected an event object, found a JSON number", id="a number"),
@@ -410,31 +412,46 @@ def test_a_snapshot_round_trips() -> None:
     s.enter("laptop", CODE)
     restored = load(dump(s.world))
     assert same_state(restored, s.world)
-    assert msgspec.msgpack.decode(dump(s.world))[0] == SNAPSHOT_FORMAT == 3
+    assert msgspec.msgpack.decode(zlib.decompress(dump(s.world)))[0] == SNAPSHOT_FORMAT == 4
+
+
+def deflated(value: object) -> bytes:
+    return zlib.compress(msgspec.msgpack.encode(value))
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        pytest.param(b"", "not a snapshot of format 3: Input data was truncated", id="empty"),
         pytest.param(
-            b"\xc1",
-            "not a snapshot of format 3: MessagePack data is malformed: invalid opcode '\\xc1' (byte 0)",
+            b"",
+            "not a snapshot of format 4: Error -5 while decompressing data: incomplete or truncated stream",
+            id="empty",
+        ),
+        pytest.param(
+            zlib.compress(b"\xc1"),
+            "not a snapshot of format 4: MessagePack data is malformed: invalid opcode '\\xc1' (byte 0)",
             id="not msgpack",
         ),
         pytest.param(
-            msgspec.msgpack.encode([[], [], None, 0]),
-            "not a snapshot of format 3: Expected `int`, got `array` - at `$[0]`",
+            msgspec.msgpack.encode([3, []]),
+            "not a snapshot of format 4: Error -3 while decompressing data: incorrect header check",
+            id="format 2 (not deflated)",
+        ),
+        pytest.param(
+            deflated([[], [], None, 0]),
+            "not a snapshot of format 4: Expected `int`, got `array` - at `$[0]`",
             id="format 1 (no version)",
         ),
-        pytest.param(msgspec.msgpack.encode([4, "whatever"]), "a snapshot of format 4, not 3", id="format 4"),
+        pytest.param(deflated([5, "whatever"]), "a snapshot of format 5, not 4", id="format 5"),
         pytest.param(
-            msgspec.msgpack.encode([2, [], [], None, 0]), "a snapshot of format 2, not 3", id="format 2"
+            deflated([3, [], [], None, 0]),
+            "a snapshot of format 3, not 4",
+            id="format 3 (records without evidence)",
         ),
         pytest.param(
-            msgspec.msgpack.encode([3, [{"id": 1}], [], None, 0]),
-            "a snapshot of format 3 that does not decode: Expected `str`, got `int` - at `$[1][0].id`",
-            id="format 3, damaged",
+            deflated([4, [{"id": 1}], [], None, 0]),
+            "a snapshot of format 4 that does not decode: Expected `str`, got `int` - at `$[1][0].id`",
+            id="format 4, damaged",
         ),
     ],
 )

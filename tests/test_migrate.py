@@ -82,7 +82,7 @@ def test_migrate_keeps_every_event_status_trace_and_the_chain_head(name: str, tm
     events = len(expected["export"])
     assert result.stdout == (
         f"Migrated {path} from store schema 1 to 2: {events} events kept, projection derived anew.\n"
-        f"Chain head: seq {expected['head_seq']} hash {expected['head_hash']}\n"
+        f"Chain head: {expected['head_seq']}:{expected['head_hash']}\n"
     )
     with Ledger.open(path, read_only=True) as ledger:
         report = ledger.verify(expect_head=(expected["head_seq"], expected["head_hash"]))
@@ -138,7 +138,7 @@ def test_rebuild_derives_a_damaged_projection_anew_and_keeps_the_head(tmp_path: 
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout == "Rebuilt the projection of 38 events from the log.\n"
     verified = cli("verify", "--db", str(path))
-    assert verified.returncode == 0 and f"hash {head}" in verified.stdout
+    assert verified.returncode == 0 and f"Chain head: 38:{head}" in verified.stdout
     with Ledger.open(path, read_only=True) as ledger:
         for device, trace in EXPECTED["demo-0.1.db"]["trace"].items():
             assert without_evidence(ledger.trace(device)) == trace

@@ -8,8 +8,8 @@ from pathlib import Path
 from types import ModuleType
 
 from license_ledger.engine.checks import GUARDS
+from license_ledger.engine.diagram import mermaid
 from license_ledger.engine.effects import EFFECTS
-from license_ledger.engine.rules import mermaid
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "rules.md"

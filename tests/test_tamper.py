@@ -123,6 +123,11 @@ CASES = {
         11,
         "the stored status of d2 after this event differs from replay",
     ),
+    "a stored state": (
+        sql("UPDATE status_after SET state = 'active' WHERE seq = 11 AND device = 'd2'"),
+        11,
+        "the stored status of d2 after this event differs from replay",
+    ),
     "a schema version from the future": (
         sql("UPDATE events SET schema_version = 2 WHERE seq = 5"),
         5,
@@ -152,8 +157,8 @@ CASES = {
     ),
     "a status added to an event": (
         sql(
-            "INSERT INTO status_after (seq, device, at, state, status) "
-            "SELECT 10, 'd1', at, state, status FROM status_after WHERE seq = 7 AND device = 'd1'"
+            "INSERT INTO status_after (seq, device, state, status) "
+            "SELECT 10, 'd1', state, status FROM status_after WHERE seq = 7 AND device = 'd1'"
         ),
         10,
         "a status of d1 is stored for this event, but replay has none",

@@ -33,14 +33,14 @@ from .engine.vocabulary import ACTIONS, BACKUP_STATES, REASONS, RESULTS, STATES
 from .engine.world import World
 from .errors import InputRefused, UnknownDevice
 from .store import audit
-from .store.protocol import Backend, TraceRow
+from .store.projection import unpack_status
+from .store.protocol import Backend, ResultRow, TraceRow
 
 __all__ = ["Forensics", "decode_evidence", "time_range", "trace_entries", "translated"]
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-_status_decoder = msgspec.json.Decoder(StoredStatus)
 _detail_decoder = msgspec.json.Decoder(dict[str, Any])
 _evidence_decoder = msgspec.json.Decoder(list[int])
 
@@ -99,9 +99,14 @@ def _choice(value: str | None, allowed: list[str], field: str) -> str | None:
     raise InputRefused(f"one of {', '.join(allowed)}", shown, field=field)
 
 
-def _judged(device: str, row: tuple[int, str, str]) -> DeviceStatus:
+def _stored(row: tuple[int, str, str, bytes]) -> StoredStatus:
+    """A stored status row ``(seq, at, state, packed)`` as the status it records."""
+    return unpack_status(row[2], row[3])
+
+
+def _judged(device: str, row: tuple[int, str, str, bytes]) -> DeviceStatus:
     """A stored status row, judged at its own event's time."""
-    return _status_decoder.decode(row[2]).at(device, parse_moment(row[1], field="at"))
+    return _stored(row).at(device, parse_moment(row[1], field="at"))
 
 
 class Forensics:
@@ -131,8 +136,8 @@ class Forensics:
                 raise UnknownDevice(device, format_time(end))
             steps = [(row[0], _judged(device, row)) for row in backend.status_rows(device, first, last)]
             events = trace_entries(backend.device_trace(device, after_at, at_most))
-        before = None if base is None else _status_decoder.decode(base[2]).at(device, start)
-        after = _status_decoder.decode(final[2]).at(device, end)
+        before = None if base is None else _stored(base).at(device, start)
+        after = _stored(final).at(device, end)
         baseline = None if base is None else _judged(device, base)
         found = changes(before, after, baseline, steps)
         return Diff(device, start, end, before, after, found, events)
@@ -174,11 +179,11 @@ class Forensics:
             rows = backend.status_rows(
                 device, start, head, state=wanted.state, result=wanted.result, reason=wanted.reason
             )
-            for seq, at, status in rows:
-                stored = _status_decoder.decode(status)
+            for row in rows:
+                stored = _stored(row)
                 if wanted.matches(stored):
-                    when = parse_moment(at, field="at")
-                    return FirstMatch(device, seq, when, stored.at(device, when))
+                    when = parse_moment(row[1], field="at")
+                    return FirstMatch(device, row[0], when, stored.at(device, when))
         return FirstMatch(device, None, None, None)
 
     # --- devices ---------------------------------------------------------------------------
@@ -250,8 +255,8 @@ class Forensics:
             stored = backend.latest_statuses(list(run.statuses), backend.seq_at(sortable_time(when)))
         devices = []
         for device, now in run.statuses.items():
-            text = stored.get(device)
-            was = None if text is None else _status_decoder.decode(text)
+            found = stored.get(device)
+            was = None if found is None else unpack_status(*found)
             if was != now:
                 devices.append(
                     DeviceChange(
@@ -268,7 +273,7 @@ class Forensics:
         results = self._backend.results(after=first - 1)
         for seq, version, payload in rows:
             event = decode_stored(payload, version)
-            row = next(results)
+            row = ResultRow(*next(results))
             assert row.seq == seq, "every stored event has a result"
             device: str | None = getattr(event, "device", None)
             if device is not None:

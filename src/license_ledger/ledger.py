@@ -12,9 +12,10 @@ call it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -24,25 +25,29 @@ from .engine.codec import decode_numbered_lines, decode_stored, encode, event_fr
 from .engine.events import AnyEvent, Event
 from .engine.moments import format_time, moment, sortable_time, utc_now
 from .engine.queries import due_expiries
-from .engine.views import Appended, DeviceStatus, StoredStatus, TraceEntry
+from .engine.views import Appended, DeviceStatus, TraceEntry
 from .engine.world import World
 from .errors import DamagedLedger, InputRefused, NeedsMigration, UnknownDevice
 from .forensics import Forensics, decode_evidence, time_range, trace_entries
 from .forensics import translated as _translated
-from .store import audit
+from .store import audit, transfer
 from .store.chain import GENESIS, link
-from .store.projection import derive
-from .store.protocol import Backend, FeedRow, ResultRow, StatusRow, StoredEvent
-from .store.sqlite import Mode, SQLiteBackend
+from .store.open import open_backend
+from .store.projection import LastStatus, derive, unpack_status
+from .store.protocol import Backend, FeedRow, Mode, ResultRow, StatusRow, StoredEvent
 
 __all__ = ["Ledger", "MigrationReport"]
 
-_status_decoder = msgspec.json.Decoder(StoredStatus)
 _detail_decoder = msgspec.json.Decoder(dict[str, Any])
 
 #: Take a snapshot of the world every this many events, so that opening a big
 #: log for writing does not replay it from the start.
 SNAPSHOT_EVERY = 100_000
+#: Batches up to this many events keep an undo journal, so that a refusal
+#: rolls the world back in memory; bigger ones drop the world instead.
+_JOURNAL_UP_TO = 10_000
+#: A progress callback hears of this many events at a time.
+_PROGRESS_EVERY = 10_000
 
 #: How many snapshots a store keeps (the latest): a what-if starts from the last one
 #: before its first change, so a change near the end of a long log costs little.
@@ -75,13 +80,15 @@ class Ledger(Forensics):
         self._snapshot_every = snapshot_every
         self._world: World | None = None
         self._snapshot_seq = 0
+        #: The status stored last for each device the world saw, to store only changes.
+        self._last = LastStatus(backend.latest_status)
         #: Set when opening migrated an older store.
         self.migrated: MigrationReport | None = None
 
     @classmethod
     def open(
         cls,
-        path: str | Path,
+        path: str | os.PathLike[str],
         *,
         create: bool = True,
         read_only: bool = False,
@@ -90,16 +97,18 @@ class Ledger(Forensics):
         snapshot_every: int = SNAPSHOT_EVERY,
         progress: Callable[[int], None] | None = None,
     ) -> Ledger:
-        """Open the ledger at ``path``.
+        """Open the ledger at ``path``: an SQLite file, or a ``postgresql://`` URL.
 
-        ``create``: create the file and its tables if missing. ``read_only``:
+        A URL names a PostgreSQL database, and ``?schema=NAME`` the schema
+        that holds the ledger (default ``license_ledger``; see
+        ``docs/postgres.md``). ``create``: create the file and its tables if missing. ``read_only``:
         never write (not even a migration: an older file is refused, saying
         that it needs ``migrate``). Opening an older file for writing
         migrates it, in one transaction (``progress`` hears of the events
         re-derived).
         """
         mode: Mode = "read" if read_only else "create" if create else "write"
-        backend = SQLiteBackend(path, mode=mode, synchronous=synchronous)
+        backend = open_backend(path, mode=mode, synchronous=synchronous)
         ledger = cls(backend, clock=clock, snapshot_every=snapshot_every)
         if backend.needs_migration:
             try:
@@ -131,11 +140,38 @@ class Ledger(Forensics):
         numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
         return self._append(numbered)
 
-    def append_lines(self, lines: Iterable[str | bytes]) -> list[Appended]:
-        """Append JSON lines (blank lines skipped); a refusal names the line."""
-        return self._append(list(decode_numbered_lines(lines)))
+    def append_many(
+        self, batches: Iterable[Iterable[Event | dict[str, Any]]]
+    ) -> list[list[Appended] | InputRefused]:
+        """Append several independent batches in one transaction: a group commit.
 
-    def tick(self, now: datetime | str | None = None) -> list[Appended]:
+        Each batch is all or nothing, as with :meth:`append`, and is checked
+        against the state the batches before it left; its answer is its
+        results, or the :class:`InputRefused` that :meth:`append` would have
+        raised for it (then nothing of it is stored, and the other batches
+        are not disturbed). One commit, and so one wait for the disk, for
+        all of them. An error that is not a refusal (the store fails) fails
+        the whole group: it is raised and nothing is stored.
+
+        ``batches`` is read once the writer lock is held: a committer that
+        hands over a generator gives the group every batch that arrived
+        while it waited for the lock.
+        """
+        return self._write_group(batches)
+
+    def append_lines(
+        self, lines: Iterable[str | bytes], progress: Callable[[int], None] | None = None
+    ) -> list[Appended]:
+        """Append JSON lines (blank lines skipped); a refusal names the line.
+
+        ``progress`` hears of the events applied, ten thousand at a time.
+        """
+        given = lines if isinstance(lines, Sequence) else list(lines)  # a refusal looks at the whole
+        return self._append(list(decode_numbered_lines(given)), progress)
+
+    def tick(
+        self, now: datetime | str | None = None, progress: Callable[[int], None] | None = None
+    ) -> list[Appended]:
         """Append a LicenseExpired, at ``now``, for every active license due by then."""
         given = moment(now, field="now")
 
@@ -149,15 +185,21 @@ class Ledger(Forensics):
                 )
             return list(enumerate(due_expiries(world, when), start=1))
 
-        return self._write(due)
+        return self._write(due, progress)
 
-    def _append(self, numbered: list[tuple[int, AnyEvent]]) -> list[Appended]:
+    def _append(
+        self, numbered: list[tuple[int, AnyEvent]], progress: Callable[[int], None] | None = None
+    ) -> list[Appended]:
         # Stateless checks first: a malformed batch never takes the lock.
         sealed = [(line, seal(event, line=line)) for line, event in numbered]
-        return self._write(lambda world: sealed)
+        return self._write(lambda world: sealed, progress)
 
     @_translated
-    def _write(self, make_batch: Callable[[World], list[tuple[int, AnyEvent]]]) -> list[Appended]:
+    def _write(
+        self,
+        make_batch: Callable[[World], list[tuple[int, AnyEvent]]],
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Appended]:
         world: World | None = None
         if self._backend.projection_outdated:
             raise NeedsMigration(
@@ -168,26 +210,76 @@ class Ledger(Forensics):
         try:
             with self._backend.write_transaction():
                 world, head_hash = self._caught_up()
-                world.begin()
-                appended = self._write_batch(world, head_hash, make_batch(world))
+                batch = make_batch(world)
+                if len(batch) <= _JOURNAL_UP_TO:
+                    world.begin()
+                else:
+                    # A big batch keeps no undo journal (it costs ~5 % of an append):
+                    # if it is refused, the world is dropped and read again next time.
+                    self._world = None
+                appended, _ = self._write_batch(world, head_hash, batch, progress)
         except BaseException:
             if world is not None and world.in_batch:
                 world.rollback()
+            self._last.forget()
+            raise
+        if world.in_batch:
+            world.commit()
+        self._world = world
+        return appended
+
+    @_translated
+    def _write_group(
+        self, batches: Iterable[Iterable[Event | dict[str, Any]]]
+    ) -> list[list[Appended] | InputRefused]:
+        """Write each batch in its own savepoint of the world, all in one transaction."""
+        world: World | None = None
+        snapshot_seq = self._snapshot_seq
+        answers: list[list[Appended] | InputRefused] = []
+        try:
+            with self._backend.write_transaction():
+                world, head_hash = self._caught_up()
+                world.begin()
+                for events in batches:
+                    world.savepoint()
+                    try:
+                        numbered = [(n, event_from_object(e, line=n)) for n, e in enumerate(events, start=1)]
+                        batch = [(line, seal(event, line=line)) for line, event in numbered]
+                        # Checked before anything of it is inserted: a refused batch wrote nothing.
+                        appended, head_hash = self._write_batch(world, head_hash, batch)
+                    except InputRefused as refused:
+                        world.rollback_to_savepoint()
+                        # The statuses it remembered as stored were not: look them up again.
+                        self._last.forget()
+                        answers.append(refused)
+                    else:
+                        answers.append(appended)
+        except BaseException:
+            if world is not None and world.in_batch:
+                world.rollback()
+            self._last.forget()
+            self._snapshot_seq = snapshot_seq
             raise
         assert world is not None
         world.commit()
-        return appended
+        return answers
 
     def _write_batch(
-        self, world: World, head_hash: str | None, batch: list[tuple[int, AnyEvent]]
-    ) -> list[Appended]:
+        self,
+        world: World,
+        head_hash: str | None,
+        batch: list[tuple[int, AnyEvent]],
+        progress: Callable[[int], None] | None = None,
+    ) -> tuple[list[Appended], str | None]:
         seq, previous = world.count, head_hash or GENESIS
         facts: list[StoredEvent] = []
         results: list[ResultRow] = []
         statuses: list[StatusRow] = []
         appended: list[Appended] = []
         in_batch: dict[tuple[str | None, str], tuple[StoredEvent, ResultRow]] = {}
-        for line, event in batch:
+        for done, (line, event) in enumerate(batch, start=1):
+            if progress is not None and not done % _PROGRESS_EVERY:
+                progress(_PROGRESS_EVERY)
             device: str | None = getattr(event, "device", None)
             if event.id is not None:
                 known = in_batch.get((device, event.id)) or self._stored_under(device, event.id)
@@ -215,7 +307,7 @@ class Ledger(Forensics):
                 link(previous, seq, payload),
             )
             previous = fact.hash
-            result, changed = derive(world, seq, event, outcome)
+            result, changed = derive(world, seq, event, outcome, self._last)
             facts.append(fact)
             results.append(result)
             statuses.extend(changed)
@@ -236,7 +328,7 @@ class Ledger(Forensics):
         if facts and world.count - self._snapshot_seq >= self._snapshot_every:
             self._backend.save_snapshot(audit.make_snapshot(world, previous), SNAPSHOTS_KEPT)
             self._snapshot_seq = world.count
-        return appended
+        return appended, previous if facts else head_hash
 
     def _stored_under(self, device: str | None, key: str) -> tuple[StoredEvent, ResultRow] | None:
         """The event and result stored under an idempotency key in the scope of ``device``."""
@@ -260,11 +352,13 @@ class Ledger(Forensics):
             # The file was replaced by a shorter copy behind our back: start over.
             self._world, self._snapshot_seq = None, 0
         if self._world is None:
+            self._last.forget()
             snapshot = self._backend.snapshot()
             restored = audit.load_snapshot(self._backend, snapshot)
             self._world = restored if restored is not None else World()
             self._snapshot_seq = self._world.count
         if head != self._world.count:
+            self._last.forget()  # others appended: their devices' last statuses are in the store
             audit.replay_into(self._world, self._backend.payloads(after=self._world.count))
         return self._world, head_hash
 
@@ -282,6 +376,7 @@ class Ledger(Forensics):
                 self._backend, progress, snapshot_every=self._snapshot_every, keep=SNAPSHOTS_KEPT
             )
         self._world, self._snapshot_seq = world, world.count
+        self._last.forget()
         return world.count
 
     @_translated
@@ -293,7 +388,55 @@ class Ledger(Forensics):
             world = audit.rebuild(backend, progress, snapshot_every=self._snapshot_every, keep=SNAPSHOTS_KEPT)
             head, head_hash = backend.head()
         self._world, self._snapshot_seq = world, world.count
+        self._last.forget()
         self.migrated = MigrationReport(found, backend.found_version, head, head, head_hash)
+
+    # --- following and moving the log ------------------------------------------
+
+    def wait_for(self, seq: int, timeout: float = 30.0, poll_every: float = 0.5) -> int:
+        """Wait until the log's head reaches ``seq`` (appended by any process or node); return the head.
+
+        Returns earlier than ``seq`` when ``timeout`` seconds pass first. For
+        a follower of the log (``events(after=...)``) that wants new events as
+        they land instead of asking again and again. On PostgreSQL it wakes on
+        the notification every append sends at commit, on a session of its own
+        (so another thread may wait while this one appends), and reads the head
+        every ``poll_every`` seconds too, in case a notification is missed. On
+        SQLite it reads the head every ``poll_every`` seconds. Reads never need
+        it: status and trace read what the append transaction committed.
+        """
+        backend = self._backend
+        try:
+            waiter = getattr(backend, "wait_for_head", None)
+            if waiter is not None:
+                return int(waiter(seq, timeout, poll_every))
+            deadline = time.monotonic() + timeout
+            while True:
+                head = backend.head()[0]
+                left = deadline - time.monotonic()
+                if head >= seq or left <= 0:
+                    return head
+                time.sleep(min(left, poll_every))
+        except backend.errors as exc:
+            raise backend.translate(exc) from None
+
+    def copy_to(
+        self, location: str | os.PathLike[str], progress: Callable[[int], None] | None = None
+    ) -> audit.VerifyReport:
+        """Copy the log into an empty store at ``location`` (a file or a URL), then verify the copy.
+
+        The facts go over as they are (seq, times, payloads, chain hashes),
+        and the target derives its projection anew, in the same transaction.
+        A target that holds events is refused. Returns the target's verify
+        report; its head is this log's head.
+        """
+        target = open_backend(location, mode="create")
+        try:
+            transfer.copy_log(self._backend, target, progress)
+        finally:
+            target.close()
+        with Ledger.open(location, read_only=True) as copy:
+            return copy.verify()
 
     # --- reading -------------------------------------------------------------
 
@@ -304,7 +447,12 @@ class Ledger(Forensics):
         found = self._backend.device_status(device, sortable_time(when))
         if found is None:
             raise UnknownDevice(device, format_time(when))
-        return _status_decoder.decode(found[1]).at(device, when)
+        seq, state, packed = found
+        try:
+            stored = unpack_status(state, packed)
+        except (msgspec.DecodeError, msgspec.ValidationError, TypeError) as exc:
+            raise DamagedLedger(f"the status of {device} after seq {seq} does not decode ({exc})") from None
+        return stored.at(device, when)
 
     @_translated
     def trace(
@@ -342,20 +490,25 @@ class Ledger(Forensics):
         with self._backend.read_transaction():
             return audit.summarise(self._backend, as_of=when, progress=progress)
 
-    def verify(self, expect_head: tuple[int, str] | None = None) -> audit.VerifyReport:
+    def verify(
+        self, expect_head: tuple[int, str] | None = None, progress: Callable[[int], None] | None = None
+    ) -> audit.VerifyReport:
         """Check the chain, the projection and the snapshot against a full replay.
 
         A damaged file is a finding, not an error: the report says so.
+        ``progress`` hears of the events checked.
         """
         try:
-            return self._verify(expect_head)
+            return self._verify(expect_head, progress)
         except DamagedLedger as damaged:
             head_seq = 0
             return audit.VerifyReport(False, 0, head_seq, None, first_bad_seq=None, problem=str(damaged))
 
     @_translated
-    def _verify(self, expect_head: tuple[int, str] | None) -> audit.VerifyReport:
-        return audit.verify(self._backend, expect_head=expect_head)
+    def _verify(
+        self, expect_head: tuple[int, str] | None, progress: Callable[[int], None] | None
+    ) -> audit.VerifyReport:
+        return audit.verify(self._backend, expect_head=expect_head, progress=progress)
 
     @_translated
     def world(self) -> World:

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..errors import DamagedLedger
 from ..ledger import Ledger
 from ..store.audit import VerifyReport
+from ..store.open import shown
 from . import render
-from .options import Timestamp, db_option, json_option, print_json
+from .options import Location, Timestamp, db_option, json_option, new_file_kept_only_on_success, print_json
 
 
 @click.command()
@@ -22,8 +21,8 @@ from .options import Timestamp, db_option, json_option, print_json
 @click.option("--as-of", type=Timestamp(), help="The moment to judge at (default: now).")
 @db_option()
 @json_option
-def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None:
-    """The license status of DEVICE: state, license, backup, buttons shown.
+def status(device: str, as_of: datetime | None, db: Path | str, as_json: bool) -> None:
+    """The license status of DEVICE: state, license, backup, the actions offered.
 
     \b
     Example:
@@ -43,7 +42,7 @@ def status(device: str, as_of: datetime | None, db: Path, as_json: bool) -> None
 @click.option("--to", "until", type=Timestamp(), help="Only events up to this moment.")
 @db_option()
 @json_option
-def trace(device: str, since: datetime | None, until: datetime | None, db: Path, as_json: bool) -> None:
+def trace(device: str, since: datetime | None, until: datetime | None, db: Path | str, as_json: bool) -> None:
     """Every event that concerns DEVICE, its result, why (the evidence: see #seq), and the state after it.
 
     \b
@@ -63,19 +62,23 @@ def trace(device: str, since: datetime | None, until: datetime | None, db: Path,
 @click.option("--expect-head", metavar="SEQ:HASH", help="A head noted earlier: catches a truncated log.")
 @db_option()
 @json_option
-def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
+def verify(expect_head: str | None, db: Path | str, as_json: bool) -> None:
     """Check that nothing in the store was altered, removed or reordered.
 
-    Exit 0 and print the chain head when intact; exit 1 naming the first bad seq.
+    Exit 0 and print the chain head (SEQ:HASH) when intact; exit 1 naming the
+    first bad seq. Note the head; --expect-head takes it (all 64 hex digits).
 
     \b
     Example:
-      license-ledger verify --expect-head 38:913d09...
+      license-ledger verify
+      license-ledger verify --expect-head 38:913d0914e83191c7a1f8eb21e3e8fe4324d56bf98899d654f8004f935ee9be59
     """
     noted = None if expect_head is None else _noted_head(expect_head)
     try:
         with Ledger.open(db, read_only=True) as ledger:
-            report = ledger.verify(expect_head=noted)
+            total = ledger.backend.head()[0]
+            with render.progress("Verifying", total) as advance:
+                report = ledger.verify(expect_head=noted, progress=advance)
     except DamagedLedger as damaged:
         # Damage found while opening is still verify's finding: exit 1, not a usage error.
         report = VerifyReport(ok=False, events=0, head_seq=0, head_hash=None, problem=str(damaged))
@@ -93,27 +96,22 @@ def verify(expect_head: str | None, db: Path, as_json: bool) -> None:
 @click.option("--as-of", type=Timestamp(), help="Replay only the events up to this moment.")
 @db_option()
 @json_option
-def replay(as_of: datetime | None, db: Path, as_json: bool) -> None:
+def replay(as_of: datetime | None, db: Path | str, as_json: bool) -> None:
     """Replay the whole log from scratch and summarise devices and results.
 
     \b
     Example:
       license-ledger replay --as-of 2025-12-31T23:59:59Z
     """
-    with Ledger.open(db, read_only=True) as ledger:
-        if as_json or not sys.stdout.isatty():
-            summary = ledger.replay(as_of)
-        else:
-            summary = _replay_with_progress(ledger, as_of)
+    with (
+        Ledger.open(db, read_only=True) as ledger,
+        render.progress("Replaying", ledger.backend.head()[0]) as advance,
+    ):
+        summary = ledger.replay(as_of, progress=advance)
     if as_json:
         print_json(summary)
     else:
         render.console().print(render.replay_tables(summary))
-
-
-def _replay_with_progress(ledger: Ledger, as_of: datetime | None) -> Any:
-    with render.progress("Replaying", ledger.backend.head()[0]) as advance:
-        return ledger.replay(as_of, progress=advance)
 
 
 _HEAD = re.compile(r"(?P<seq>[0-9]{1,19}):(?P<hash>[0-9a-fA-F]{64})")
@@ -132,7 +130,7 @@ def _noted_head(text: str) -> tuple[int, str]:
 
 @click.command()
 @db_option()
-def rebuild(db: Path) -> None:
+def rebuild(db: Path | str) -> None:
     """Throw away everything derived (results, statuses, snapshot) and derive it anew from the log.
 
     One transaction; the events and the chain head are untouched. Use it after
@@ -151,7 +149,7 @@ def rebuild(db: Path) -> None:
 
 @click.command()
 @db_option()
-def migrate(db: Path) -> None:
+def migrate(db: Path | str) -> None:
     """Bring a file written by an older license-ledger to this version's tables.
 
     One transaction: the events are kept as they are (so the chain head stays),
@@ -169,11 +167,39 @@ def migrate(db: Path) -> None:
         done = ledger.migrated
         head = ledger.backend.head()
     if done is None:
-        click.echo(f"{db}: already at store schema {ledger.backend.found_version}; nothing to do.")
+        click.echo(f"{shown(db)}: already at store schema {ledger.backend.found_version}; nothing to do.")
         return
-    head_text = f"seq {done.head_seq} hash {done.head_hash}" if done.head_hash else "empty log"
+    head_text = f"{done.head_seq}:{done.head_hash}" if done.head_hash else "empty log"
     click.echo(
-        f"Migrated {db} from store schema {done.from_version} to {done.to_version}: "
+        f"Migrated {shown(db)} from store schema {done.from_version} to {done.to_version}: "
         f"{render.count(done.events, 'event')} kept, projection derived anew.\nChain head: {head_text}"
     )
     assert head[0] == done.head_seq
+
+
+@click.command()
+@click.option("--from", "source", required=True, type=Location(), help="The ledger to copy (file or URL).")
+@click.option("--to", "target", required=True, type=Location(), help="An empty store (file or URL).")
+def copy(source: Path | str, target: Path | str) -> None:
+    """Copy a ledger into an empty store, between SQLite and PostgreSQL either way.
+
+    The events go over as they are (seq, times, payloads, chain hashes), the
+    target derives results and statuses anew, and the copy is verified. A
+    target that holds events is refused.
+
+    \b
+    Example:
+      license-ledger copy --from shop.db --to postgresql://postgres@127.0.0.1:5432/test
+    """
+    with Ledger.open(source, read_only=True) as ledger:
+        total = ledger.backend.head()[0]
+        with new_file_kept_only_on_success(target), render.progress("Copying", total) as advance:
+            report = ledger.copy_to(target, progress=advance)
+    if not report.ok:
+        click.echo(f"Error: the copy at {shown(target)}: {render.verify_text(report)}", err=True)
+        raise click.exceptions.Exit(1)
+    head = f"seq {report.head_seq} hash {report.head_hash}" if report.head_hash else "empty log"
+    click.echo(
+        f"Copied {render.count(report.events, 'event')} from {shown(source)} to {shown(target)}; "
+        f"verified.\nChain head: {head}"
+    )

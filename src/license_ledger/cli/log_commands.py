@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import itertools
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.console import Console
 
+from ..engine.views import Appended
 from ..ledger import Ledger
 from . import render
-from .options import Timestamp, db_option, json_option, print_json
+from .options import Timestamp, db_option, json_option, new_file_kept_only_on_success, print_json_lines
+
+all_option = click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="Print every result, even beyond a screenful (default: a summary).",
+)
 
 
 @click.command()
 @click.argument("file", type=click.File("rb"))
 @db_option()
 @json_option
-def append(file: Any, db: Path, as_json: bool) -> None:
+@all_option
+def append(file: Any, db: Path | str, as_json: bool, show_all: bool) -> None:
     """Append JSON lines from FILE (- for standard input), all or nothing.
 
-    Prints each event's seq, result and reason.
+    Prints each event's seq, result and reason; beyond a screenful, a summary
+    (counts by result and the first refusals) unless --all. --json prints one
+    JSON object per event.
 
     \b
     Example:
@@ -30,46 +41,62 @@ def append(file: Any, db: Path, as_json: bool) -> None:
       echo '{"type":"TryAgainClicked","device":"laptop"}' | license-ledger append -
     """
     lines = file.readlines()
-    with _new_file_kept_only_on_success(db), Ledger.open(db) as ledger:
-        appended = ledger.append_lines(lines)
+    with (
+        new_file_kept_only_on_success(db),
+        Ledger.open(db) as ledger,
+        render.progress("Appending", len(lines)) as advance,
+    ):
+        appended = ledger.append_lines(lines, progress=advance)
+    if not appended and not as_json:
+        # Not an error: the export of an empty ledger appends as nothing.
+        click.echo(f"No events in {file.name}: nothing was stored.")
+        return
     if as_json:
-        for a in appended:
-            print_json(a)
+        print_json_lines(appended)
         return
     out = render.console()
-    out.print(render.appended_table(appended))
+    _print_results(out, appended, show_all)
     repeated = sum(not a.stored for a in appended)
     note = f" ({repeated} already stored)" if repeated else ""
-    out.print(f"Stored {len(appended) - repeated} events{note}.")
+    out.print(f"Stored {render.count(len(appended) - repeated, 'event')}{note}.")
 
 
 @click.command()
 @click.option("--now", type=Timestamp(), help="The moment the clock reached (default: now).")
 @db_option()
 @json_option
-def tick(now: datetime | None, db: Path, as_json: bool) -> None:
+@all_option
+def tick(now: datetime | None, db: Path | str, as_json: bool, show_all: bool) -> None:
     """Append a LicenseExpired for every active license due by --now.
 
     \b
     Example:
       license-ledger tick --now 2026-01-12T09:00:00Z
     """
-    with Ledger.open(db) as ledger:
-        appended = ledger.tick(now)
+    with Ledger.open(db) as ledger, render.progress("Expiring", None) as advance:
+        appended = ledger.tick(now, progress=advance)
     if as_json:
-        for a in appended:
-            print_json(a)
+        print_json_lines(appended)
         return
     out = render.console()
     if appended:
+        _print_results(out, appended, show_all)
+        out.print(f"{render.count(len(appended), 'license')} expired.")
+    else:
+        out.print("No license was due: nothing was appended.")
+
+
+def _print_results(out: Console, appended: list[Appended], show_all: bool) -> None:
+    if show_all or len(appended) <= render.screenful():
         out.print(render.appended_table(appended))
-    out.print(f"{len(appended)} licenses expired.")
+    else:
+        out.print(render.appended_summary(appended))
 
 
 @click.command()
 @click.option("-o", "--output", type=click.File("w", encoding="utf-8"), default="-", help="Default: stdout.")
 @db_option()
-def export(output: Any, db: Path) -> None:
+def export(output: Any, db: Path | str) -> None:
     """The log as JSON lines that `append` accepts into a fresh store.
 
     \b
@@ -77,18 +104,12 @@ def export(output: Any, db: Path) -> None:
       license-ledger export -o backup.jsonl && license-ledger append backup.jsonl --db copy.db
     """
     with Ledger.open(db, read_only=True) as ledger:
-        for line in ledger.export():
-            output.write(line + "\n")
+        total = ledger.backend.head()[0]
+        with render.progress("Exporting", total) as advance:
+            lines = ledger.export()
+            while chunk := list(itertools.islice(lines, _EXPORT_CHUNK)):
+                output.write("\n".join(chunk) + "\n")
+                advance(len(chunk))
 
 
-@contextmanager
-def _new_file_kept_only_on_success(path: Path) -> Iterator[None]:
-    """A refused append to a path that held no file leaves no file behind."""
-    existed = path.exists()
-    try:
-        yield
-    except BaseException:
-        if not existed:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        raise
+_EXPORT_CHUNK = 10_000

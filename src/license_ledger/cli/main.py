@@ -7,13 +7,42 @@ Errors become exit codes in one place, :class:`LedgerGroup`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from .._version import __version__
 from ..errors import InputRefused, LedgerError
-from . import audit_commands, forensic_commands, log_commands, service_commands, tool_commands
+from . import (
+    audit_commands,
+    forensic_commands,
+    inspect_commands,
+    log_commands,
+    service_commands,
+    tool_commands,
+)
+
+_WHOLE = "\u2011"  # a non-breaking hyphen, while the help is wrapped
+
+
+class _HelpFormatter(click.HelpFormatter):
+    """Wraps help without breaking a hyphenated word (``license-ledger.db``) across lines."""
+
+    def write_dl(self, rows: Iterable[tuple[str, str]], col_max: int = 30, col_spacing: int = 2) -> None:
+        start = len(self.buffer)
+        kept = [(term, text.replace("-", _WHOLE)) for term, text in rows]
+        super().write_dl(kept, col_max, col_spacing)
+        self.buffer[start:] = [part.replace(_WHOLE, "-") for part in self.buffer[start:]]
+
+    def write_text(self, text: str) -> None:
+        start = len(self.buffer)
+        super().write_text(text.replace("-", _WHOLE))
+        self.buffer[start:] = [part.replace(_WHOLE, "-") for part in self.buffer[start:]]
+
+
+class _Context(click.Context):
+    formatter_class = _HelpFormatter
 
 
 class LedgerGroup(click.Group):
@@ -52,10 +81,21 @@ for command in (
     forensic_commands.first,
     forensic_commands.devices,
     forensic_commands.what_if,
+    audit_commands.copy,
     tool_commands.schema,
     tool_commands.diagram,
     tool_commands.demo_command,
     service_commands.serve,
     service_commands.token,
+    inspect_commands.inspect,
 ):
     main.add_command(command)
+
+
+def _use_our_help(command: click.Command) -> None:
+    command.context_class = _Context
+    for sub in getattr(command, "commands", {}).values():
+        _use_our_help(sub)
+
+
+_use_our_help(main)

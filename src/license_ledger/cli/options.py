@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +14,7 @@ import msgspec
 
 from ..engine.moments import moment
 from ..errors import InputRefused
+from ..store.open import is_url
 
 F = TypeVar("F", bound=Callable[..., Any])
 _json = msgspec.json.Encoder()
@@ -32,6 +35,37 @@ class Timestamp(click.ParamType):
         return checked
 
 
+class Location(click.ParamType):
+    """Where a ledger is: the path of a file, or a ``postgresql://`` URL (kept as text)."""
+
+    name = "PATH|URL"
+
+    def __init__(self) -> None:
+        self._path = click.Path(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path | str:
+        if isinstance(value, str) and is_url(value):
+            return value
+        converted: Path = self._path.convert(value, param, ctx)
+        return converted
+
+
+@contextmanager
+def new_file_kept_only_on_success(path: Path | str) -> Iterator[None]:
+    """A refused write to a path that held no file leaves no file behind (a database is left alone)."""
+    if not isinstance(path, Path):
+        yield
+        return
+    existed = path.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        raise
+
+
 def db_option(default: str = "license-ledger.db") -> Callable[[F], F]:
     return click.option(
         "--db",
@@ -39,8 +73,8 @@ def db_option(default: str = "license-ledger.db") -> Callable[[F], F]:
         envvar="LICENSE_LEDGER_DB",
         default=default,
         show_default=True,
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The ledger file (also LICENSE_LEDGER_DB).",
+        type=Location(),
+        help="The ledger: a file, or postgresql://USER@HOST:PORT/DBNAME?schema=NAME (also LICENSE_LEDGER_DB).",
     )
 
 
@@ -50,3 +84,18 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def print_json(value: Any) -> None:
     """One JSON document on standard output."""
     click.echo(_json.encode(value).decode())
+
+
+def print_json_lines(values: Iterable[Any], chunk: int = 10_000) -> None:
+    """One JSON document a line on standard output, written a chunk at a time."""
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    pending: list[Any] = []
+    for value in values:
+        pending.append(value)
+        if len(pending) >= chunk:
+            out.write(_json.encode_lines(pending))
+            pending.clear()
+    if pending:
+        out.write(_json.encode_lines(pending))
+    out.flush()

@@ -35,9 +35,14 @@ from .options import db_option, json_option, print_json
     type=click.FloatRange(min=0),
     help="Seconds an `at` or a tick's `now` may be ahead of the service's clock.",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes that serve, each with its own ledger connections  [default: the number of CPUs]",
+)
 @click.option("--insecure-no-auth", is_flag=True, help="Serve without tokens: every caller is admin.")
 def serve(
-    db: Path,
+    db: Path | str,
     host: str,
     port: int,
     tokens: Path | None,
@@ -45,6 +50,7 @@ def serve(
     max_body: int,
     max_batch: int,
     max_clock_skew: float,
+    workers: int | None,
     insecure_no_auth: bool,
 ) -> None:
     """Run the HTTP service over the ledger (see docs/service.md).
@@ -54,6 +60,7 @@ def serve(
       license-ledger serve --db shop.db --tokens tokens.json --port 8080
     """
     from ..service import app as http
+    from ..service.workers import cpu_count
 
     http.serve(
         db,
@@ -65,6 +72,7 @@ def serve(
         max_body=max_body,
         max_batch=max_batch,
         max_clock_skew=max_clock_skew,
+        workers=workers or cpu_count(),
     )
 
 
@@ -113,7 +121,7 @@ def token_list(tokens: Path, as_json: bool) -> None:
     for entry in entries:
         device = f"  device {entry.device}" if entry.device else ""
         click.echo(f"{entry.id}  {entry.role:<8}  created {entry.created_at}{device}")
-    click.echo(f"{len(entries)} tokens.")
+    click.echo(f"{len(entries)} token." if len(entries) == 1 else f"{len(entries)} tokens.")
 
 
 @token.command(name="revoke")

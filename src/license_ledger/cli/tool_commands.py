@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from ..engine.rules import mermaid
+from ..engine.diagram import mermaid
 from ..engine.schemas import event_schemas
+from ..errors import LedgerError
 from ..ledger import Ledger
-from . import demo, render
-from .options import db_option
+from ..store.sqlite import SQLiteBackend
+from . import demo_output, render
 
 
 @click.command()
@@ -44,38 +45,59 @@ def diagram() -> None:
     click.echo(mermaid())
 
 
-@click.command(name="demo")
-@db_option(default="license-ledger-demo.db")
-def demo_command(db: Path) -> None:
-    """Build a store with a realistic story and show statuses and traces.
+#: The ``ledger_meta`` row that marks a file written by the demo (the demo replaces only those).
+DEMO_MARK = "demo"
 
-    The file is created anew (an existing ledger file at that path is replaced).
+
+@click.command(name="demo")
+@click.option(
+    "--db",
+    "db",
+    default="demo.db",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The demo ledger to write (LICENSE_LEDGER_DB is ignored here).",
+)
+def demo_command(db: Path) -> None:
+    """Tell a year of licenses in a small office, writing a demo ledger.
+
+    The story is printed as it unfolds, chapter by chapter, then the statuses
+    at its end and the commands to try next. The demo writes only a file of
+    its own: a new one, or one an earlier demo wrote (it is replaced). It
+    refuses any other existing file, and ignores LICENSE_LEDGER_DB.
 
     \b
     Example:
       license-ledger demo --db demo.db
     """
-    _remove_ledger_file(db)
+    _remove_earlier_demo(db)
     out = render.console()
-    with Ledger.open(db) as ledger:
-        appended = demo.run(ledger)
-        out.print(f"Appended {len(appended)} events to {db}.\n")
-        out.print(render.appended_table(appended))
-        out.print()
-        out.print("On the way:")
-        for device, moment in demo.MOMENTS:
-            out.print(render.status_panel(ledger.status(device, moment)))
-        out.print("At the end of the story:")
-        for device in demo.DEVICES:
-            out.print(render.status_panel(ledger.status(device, demo.STORY_END)))
-        for device in demo.TRACED:
-            out.print(render.trace_table(device, ledger.trace(device)))
-        out.print(render.verify_text(ledger.verify()))
+    out.width = min(out.width, demo_output.WIDTH)
+    backend = SQLiteBackend(db, mode="create", marks={DEMO_MARK: "written by `license-ledger demo`"})
+    with Ledger(backend) as ledger:
+        demo_output.tell(ledger, db, out)
 
 
-def _remove_ledger_file(path: Path) -> None:
+def _remove_earlier_demo(path: Path) -> None:
+    """Remove a demo ledger left by an earlier run; refuse any other existing file."""
     if not path.exists():
         return
-    Ledger.open(path, read_only=True).close()  # refuses a file that is not a ledger
+    refusal = (
+        f"{path}: the demo writes only a new file or one an earlier demo wrote, "
+        "and will not replace this one; pass another --db"
+    )
+    try:
+        existing = SQLiteBackend(path, mode="read")
+    except LedgerError as error:
+        raise LedgerError(f"{refusal} (it is not a license-ledger file: {error})") from None
+    try:
+        mark = existing.meta(DEMO_MARK)
+        events = existing.head()[0]
+    finally:
+        existing.close()
+    if mark is None:
+        raise LedgerError(
+            f"{refusal} (a ledger of {render.count(events, 'event')} that the demo did not write)"
+        )
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)

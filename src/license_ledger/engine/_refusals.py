@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -20,7 +21,7 @@ from ..errors import InputRefused
 from .codes import looks_like_code
 from .events import EVENT_TYPES
 
-__all__ = ["NOT_SHOWN", "TEXT_EXPECTED", "from_validation", "shown", "undecodable"]
+__all__ = ["NOT_SHOWN", "TEXT_EXPECTED", "from_validation", "not_json_lines", "shown", "undecodable"]
 
 TYPE_NAMES = ", ".join(t.__name__ for t in EVENT_TYPES)
 _BY_NAME = {t.__name__: t for t in EVENT_TYPES}
@@ -89,6 +90,43 @@ def _not_utf8(data: bytes | str) -> str | None:
     except UnicodeDecodeError as exc:
         return f"bytes that are not UTF-8 at byte {exc.start} (Latin-1 or UTF-16?)"
     return None
+
+
+# --- a whole file that is JSON, but not JSON Lines ----------------------------------
+
+_JSON_LINES = "JSON Lines: one event object per line"
+
+
+def not_json_lines(lines: Sequence[str | bytes], refused: InputRefused) -> InputRefused | None:
+    """What a whole input looks like when one of its lines is not an event object, or None.
+
+    Called for a refusal of a line's JSON or of a line that is not an object
+    (``refused``); says nothing new when the line is simply a bad event.
+    """
+    if refused.field not in (None, "$") or refused.event_type is not None:
+        return None
+    if not lines or not all(isinstance(line, type(lines[0])) for line in lines):
+        return None
+    joined: str | bytes = "".join(lines) if isinstance(lines[0], str) else b"".join(lines)  # type: ignore[arg-type]
+    whole = _loads_or_none(joined.lstrip("\ufeff") if isinstance(joined, str) else joined.removeprefix(_BOM))
+    spread = sum(1 for line in lines if line.strip())
+    over = f" spread over {spread} lines" if spread > 1 else ""
+    if isinstance(whole, list):
+        items = "item" if len(whole) == 1 else "items"
+        found = f"one JSON array of {len(whole)} {items}{over} (`jq -c '.[]' FILE` turns it into JSON Lines)"
+        return InputRefused(_JSON_LINES, found, line=refused.line)
+    if isinstance(whole, dict) and spread > 1:
+        found = f"one JSON object{over}, pretty-printed (`jq -c . FILE` puts each object on one line)"
+        return InputRefused(_JSON_LINES, found, line=refused.line)
+    line = lines[(refused.line or 1) - 1].strip()
+    if line in ("{", "[", b"{", b"["):
+        shown_line = line if isinstance(line, str) else line.decode()
+        found = f"`{shown_line}` alone on a line: pretty-printed JSON? (`jq -c . FILE` puts each object on one line)"
+        return InputRefused(_JSON_LINES, found, line=refused.line)
+    return None
+
+
+_BOM = b"\xef\xbb\xbf"
 
 
 # --- JSON that does not match the schema -------------------------------------------

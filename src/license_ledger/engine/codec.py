@@ -15,7 +15,7 @@ InputRefused, and nothing else escapes.
 from __future__ import annotations
 
 import typing
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -25,7 +25,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from ..errors import InputRefused
-from ._refusals import from_validation, shown, undecodable
+from ._refusals import from_validation, not_json_lines, shown, undecodable
 from .codes import CodeRef, describe_malformed, seal_code
 from .events import (
     SCHEMA_VERSION,
@@ -79,6 +79,9 @@ def decode_numbered_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, A
 
     Lines may be text or bytes (a file read in binary): bytes must be UTF-8,
     and a UTF-8 byte-order mark at the start of the first line is skipped.
+    Given a sequence (a whole file), a line that is not an object is refused
+    saying what the whole looks like: one JSON array, or an object spread
+    over several lines, and how to turn it into JSON Lines.
     """
     for number, text in enumerate(lines, start=1):
         if number == 1:
@@ -87,7 +90,12 @@ def decode_numbered_lines(lines: Iterable[str | bytes]) -> Iterator[tuple[int, A
             elif isinstance(text, str) and text.startswith("\ufeff"):
                 text = text[1:]
         if text.strip():
-            yield number, decode_event(text, line=number)
+            try:
+                event = decode_event(text, line=number)
+            except InputRefused as refused:
+                whole = not_json_lines(lines, refused) if isinstance(lines, Sequence) else None
+                raise (whole or refused) from None
+            yield number, event
 
 
 def decode_lines(lines: Iterable[str | bytes]) -> Iterator[AnyEvent]:

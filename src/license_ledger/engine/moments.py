@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from ..errors import InputRefused
 
 __all__ = [
@@ -33,6 +35,7 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 #: The first moment it no longer accepts (so that expiries stay below year 9999).
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
+_time_json = msgspec.json.Encoder().encode
 _EXPECTED = "an RFC 3339 timestamp such as 2026-01-31T12:00:00Z"
 _BOUNDS = "a moment from 1970-01-01T00:00:00Z to before 9000-01-01T00:00:00Z"
 # ASCII digits only: `\d` would also take other scripts' digits.
@@ -98,4 +101,9 @@ def sortable_time(value: datetime) -> str:
     """Fixed-width UTC text (always microseconds), so that text order is time order."""
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
+    # msgspec writes RFC 3339 with a Z, and six digits of microseconds unless
+    # they are zero: five times quicker than isoformat, on every event stored.
+    text = _time_json(value)
+    if len(text) == 29:
+        return text[1:-1].decode()
     return value.isoformat(timespec="microseconds")[:-6] + "Z"

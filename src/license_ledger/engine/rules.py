@@ -11,7 +11,7 @@ reason (``reason=FAILED_CHECK``).
 Replay does not dispatch through ``transitions`` (one ``Machine`` dispatch
 costs ~60 times a dict look-up); :func:`compile_table` turns the very same
 ``Machine`` into a plain ``{state: {trigger: branches}}`` table. The diagram
-in the docs is drawn from the same definition (:func:`mermaid`).
+in the docs is drawn from the same definition (:mod:`license_ledger.engine.diagram`).
 
 What happens on LicenseExpired with a backup? Read the ``expire`` rules.
 """
@@ -39,7 +39,6 @@ __all__ = [
     "Branch",
     "build_machine",
     "compile_table",
-    "mermaid",
 ]
 
 STATES = ["unlicensed", "active", "expired", "blocked"]
@@ -306,14 +305,3 @@ def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
 
 
 TABLE = compile_table(build_machine())
-
-
-def mermaid() -> str:
-    """The state machine as Mermaid text, drawn from :data:`RULES`."""
-
-    class Diagram:
-        """A bare model: the graph is drawn for a model's machine."""
-
-    model = Diagram()
-    build_machine(model, graph=True)
-    return str(model.get_graph().draw(None))  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ __all__ = [
     "StoredStatus",
     "TraceEntry",
     "device_status",
+    "status_actions",
     "stored_status",
 ]
 
@@ -168,14 +169,20 @@ def stored_status(device: DeviceRecord, codes: dict[str, CodeRecord]) -> StoredS
             added_at=device.backup_added_at,
             failure=device.backup_failure,
         )
-    actions = []
-    if device.backup_state == "activation_failed" and device.state != "blocked":
-        actions.append("try_again")
-    if device.state == "blocked" and device.backup is not None:
-        actions.append("activate_now")
-    if device.license is not None:
-        actions.append("remove_license")
+    actions = status_actions(device.state, license is not None, backup is not None, device.backup_state)
     return StoredStatus(state=device.state, license=license, backup=backup, actions=actions)
+
+
+def status_actions(state: str, has_license: bool, has_backup: bool, backup_state: str | None) -> list[str]:
+    """The buttons a status offers, from its state, license and backup."""
+    actions = []
+    if backup_state == "activation_failed" and state != "blocked":
+        actions.append("try_again")
+    if state == "blocked" and has_backup:
+        actions.append("activate_now")
+    if has_license:
+        actions.append("remove_license")
+    return actions
 
 
 def device_status(device: DeviceRecord, codes: dict[str, CodeRecord], as_of: datetime) -> DeviceStatus:

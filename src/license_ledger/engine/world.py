@@ -6,7 +6,8 @@ or twice-registered devices, unknown or twice-issued codes, an expiry that is
 not due). :meth:`World.apply` then derives its result through the compiled
 rules table. The two are separate so that a store can refuse a whole batch
 before writing anything; :meth:`World.begin` / :meth:`World.rollback` undo a
-batch that was refused half way. Nothing here reads a clock: time is the
+batch that was refused half way (and :meth:`World.savepoint` one batch of
+several written together). Nothing here reads a clock: time is the
 events' ``at``.
 
 The world is a :class:`~license_ledger.engine.state.State` (the records and
@@ -289,8 +290,21 @@ class World(State):
         """Forget the undo information: the batch stays."""
         self._journal = None
 
+    def savepoint(self) -> None:
+        """Inside a batch, start a part that :meth:`rollback_to_savepoint` can undo alone.
+
+        A group commit makes each of the batches it writes together such a part.
+        """
+        assert self._journal is not None, "savepoint() without begin()"
+        self._journal.mark()
+
+    def rollback_to_savepoint(self) -> None:
+        """Undo what was applied since the last :meth:`savepoint`; keep what came before it."""
+        assert self._journal is not None, "rollback_to_savepoint() without begin()"
+        self._journal.undo_section()
+
     def rollback(self) -> None:
-        """Undo everything applied since :meth:`begin`."""
+        """Undo everything applied since :meth:`begin` (every savepoint's part too)."""
         assert self._journal is not None, "rollback() without begin()"
         self._journal.undo()
         self._journal = None

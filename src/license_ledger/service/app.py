@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -28,8 +27,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from .._version import __version__
 from ..ledger import Ledger
+from ..store.open import is_url, shown
+from .docs_page import documentation_assets, render_plugins
 from .edge import (
-    ACCESS_LOG,
     DRAIN_AT_LEAST,
     DRAIN_FACTOR,
     SERVICE_LOG,
@@ -37,6 +37,7 @@ from .edge import (
     error_response,
 )
 from .forensic_routes import FORENSIC_ROUTES
+from .inspector import template_config, ui_router
 from .openapi import document_bodies
 from .routes import ROUTES
 from .runtime import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY, DEFAULT_MAX_CLOCK_SKEW, _Service
@@ -44,6 +45,7 @@ from .tokens import (
     TokenError,
     TokenFile,
 )
+from .workers import listening_socket, log_to_stderr, run_workers
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -87,7 +89,8 @@ def create_app(
         if value < least:
             raise ValueError(f"{name}: expected a number >= {least}, found {value!r}")
     tokens = TokenFile(tokens_path) if tokens_path is not None else None
-    service = _Service(Path(ledger_path), tokens, tick_every, max_batch, max_clock_skew)
+    # Kept as given: a postgresql:// URL is no path (Path would fold its "//").
+    service = _Service(ledger_path, tokens, tick_every, max_batch, max_clock_skew)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -103,13 +106,14 @@ def create_app(
             await service.close()
 
     app = AccessLoggingApp(
-        route_handlers=[*ROUTES, *FORENSIC_ROUTES],
+        route_handlers=[*ROUTES, *FORENSIC_ROUTES, documentation_assets, ui_router("/ui")],
         exception_handlers={Exception: error_response},
         lifespan=[lifespan],
         state=State({"service": service}),
         request_max_body_size=max_body,
         drain_limit=max(DRAIN_FACTOR * max_body, DRAIN_AT_LEAST),
         logging_config=None,
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(
             title="license-ledger",
             version=__version__,
@@ -118,6 +122,7 @@ def create_app(
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
             security=[{"bearer": []}],
             use_handler_docstrings=True,
+            render_plugins=render_plugins(),
         ),
     )
     document_bodies(app)
@@ -136,33 +141,59 @@ def serve(
     max_batch: int = DEFAULT_MAX_BATCH,
     max_clock_skew: float = DEFAULT_MAX_CLOCK_SKEW,
     log_level: str = "info",
+    workers: int = 1,
 ) -> None:
     """Run the service with uvicorn until interrupted; access log lines go to standard error.
 
+    ``workers``: how many processes serve (see ``service/workers.py``); each
+    has its own ledger, and the background tick runs in the first one only.
     Raises :class:`~license_ledger.service.tokens.TokenError` (no or unreadable token
     file) and the store's errors (not a ledger, newer schema) before
     listening, so that a command line can report them and exit 2.
     """
     import uvicorn
 
-    app = create_app(
-        db,
-        tokens,
-        tick_every,
-        max_body,
-        max_batch,
-        insecure_no_auth=insecure_no_auth,
-        max_clock_skew=max_clock_skew,
-    )
-    Ledger.open(db, create=True).close()  # fail now, not at the first request
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    for logger in (ACCESS_LOG, SERVICE_LOG):
-        logger.handlers = [handler]
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    if workers < 1:
+        raise ValueError(f"workers: expected a number >= 1, found {workers!r}")
+    options: dict[str, Any] = {
+        "ledger_path": str(db),
+        "tokens_path": None if tokens is None else str(tokens),
+        "tick_every": tick_every,
+        "max_body": max_body,
+        "max_batch": max_batch,
+        "insecure_no_auth": insecure_no_auth,
+        "max_clock_skew": max_clock_skew,
+    }
+    app = create_app(**options)
+    with Ledger.open(db, create=True) as ledger:  # fail now, not at the first request
+        events = ledger.backend.head()[0]
+    log_to_stderr()
     if insecure_no_auth:
         SERVICE_LOG.warning(
             "serving WITHOUT authentication: every caller may do everything (--insecure-no-auth)"
         )
-    uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level)
+    SERVICE_LOG.info(
+        "license-ledger %s: ledger %s (%s), tokens %s, listening on http://%s:%s with %s (API documentation at /schema)",
+        __version__,
+        shown(db) if is_url(db) else Path(db).resolve(),
+        f"{events} event" if events == 1 else f"{events} events",
+        "none (--insecure-no-auth)" if tokens is None else Path(tokens).resolve(),
+        host,
+        port,
+        "1 worker" if workers == 1 else f"{workers} workers",
+    )
+    if workers == 1:
+        uvicorn.run(app, host=host, port=port, access_log=False, log_level=log_level)
+        return
+    sock = listening_socket(host, port)
+    try:
+        run_workers(
+            "license_ledger.service.app:create_app",
+            options,
+            sock,
+            workers,
+            first_only={"tick_every": tick_every},
+            log_level=log_level,
+        )
+    finally:
+        sock.close()

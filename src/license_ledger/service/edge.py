@@ -14,7 +14,6 @@ that sends its whole body before reading the answer gets that answer.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -36,6 +35,7 @@ from .tokens import CHOOSES_TIME, SEES_EVERY_DEVICE, SENDS_FINGERPRINTS, Forbidd
 __all__ = [
     "ACCESS_LOG",
     "SERVICE_LOG",
+    "LineHandler",
     "DRAIN_AT_LEAST",
     "DRAIN_FACTOR",
     "MAX_WHOLE_NUMBER",
@@ -49,6 +49,7 @@ __all__ = [
     "json_body",
     "moment",
     "shown",
+    "shown_detail",
     "whole_number",
 ]
 
@@ -216,6 +217,13 @@ def _redacted(detail: dict[str, Any], device: str | None) -> dict[str, Any]:
     return shown
 
 
+def shown_detail(principal: Principal, detail: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What ``principal`` may read of one result's detail (see :func:`shown`)."""
+    if detail is None or principal.role in SEES_EVERY_DEVICE:
+        return detail
+    return _redacted(detail, principal.device)
+
+
 def shown(principal: Principal, value: _T, own: frozenset[int] = frozenset()) -> _T:
     """What ``principal`` may read of a result, a trace entry, or a list of them.
 
@@ -318,6 +326,39 @@ def _error_response(request: Request[Any, Any, State], exc: Exception) -> Respon
 
 # --- the access log ---------------------------------------------------------------------
 
+_access_line = msgspec.json.Encoder().encode
+
+
+class LineHandler(logging.StreamHandler):
+    """A stream handler that writes a log line as it is, one write per line (the service's own)."""
+
+    def write_line(self, line: str) -> None:
+        with self.lock:  # type: ignore[union-attr]
+            self.stream.write(line + "\n")
+            self.flush()
+
+
+def _write_access_line(line: str) -> None:
+    """Write one access log line: straight to the service's own handler, else through logging."""
+    handlers = ACCESS_LOG.handlers
+    if len(handlers) == 1 and type(handlers[0]) is LineHandler and not ACCESS_LOG.filters:
+        handlers[0].write_line(line)
+    else:
+        # A record made here rather than by info(): no walk up the stack for the caller.
+        ACCESS_LOG.handle(logging.LogRecord(ACCESS_LOG.name, logging.INFO, __file__, 0, line, None, None))
+
+
+_second: list[Any] = [None, ""]
+
+
+def _now_text() -> str:
+    """The time in UTC to the millisecond, as RFC 3339 with ``Z`` (the seconds made once a second)."""
+    now = time.time()
+    whole = int(now)
+    if _second[0] != whole:
+        _second[:] = [whole, datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")]
+    return f"{_second[1]}.{int((now - whole) * 1000):03d}Z"
+
 
 #: How much of an oversized body is read (and dropped) before the 413 goes out, at most:
 #: this multiple of the largest body accepted, and never less than ``DRAIN_AT_LEAST``
@@ -358,20 +399,15 @@ class AccessLoggingApp(Litestar):
                 body["done"] = True
             return message
 
-        async def noting_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                note["status"] = message["status"]
-                if message["status"] == 413 and not body["done"]:
-                    await self._drain(noting_receive, body)
-            await send(message)
+        logged = False
 
-        try:
-            await super().__call__(scope, noting_receive, noting_send)
-        finally:
-            ACCESS_LOG.info(
-                json.dumps(
+        def log() -> None:
+            nonlocal logged
+            logged = True
+            if ACCESS_LOG.isEnabledFor(logging.INFO):
+                line = _access_line(
                     {
-                        "ts": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                        "ts": _now_text(),
                         "method": scope.get("method"),
                         "route": scope.get("path_template"),
                         "path": scope.get("path"),
@@ -379,8 +415,23 @@ class AccessLoggingApp(Litestar):
                         "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                         "role": note["role"],
                     }
-                )
-            )
+                ).decode()
+                _write_access_line(line)
+
+        async def noting_send(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                note["status"] = message["status"]
+                if message["status"] == 413 and not body["done"]:
+                    await self._drain(noting_receive, body)
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                log()  # before the client can read the end of the answer
+            await send(message)
+
+        try:
+            await super().__call__(scope, noting_receive, noting_send)
+        finally:
+            if not logged:
+                log()
 
     async def _drain(self, receive: Receive, body: dict[str, bool]) -> None:
         """Read and drop the rest of a request body, within the bounds."""

@@ -15,6 +15,7 @@ from litestar.datastructures import State
 
 from ..engine.forensics.views import DeviceState, Diff, FirstMatch, WhatIf
 from ..errors import InputRefused
+from ..ledger import Ledger
 from .edge import fields, moment, shown, whole_number
 from .openapi import DEFAULT_FEED, FEED_LIMIT
 from .routes import _authenticate, _device, _own_seqs, _service
@@ -48,7 +49,7 @@ async def device_diff(request: Request[Any, Any, State]) -> Diff:
         raise InputRefused(f"a `from` moment ({_MOMENT})", "none", field="from")
     until = moment(_text(request, "to"), "to")
     service = _service(request)
-    found = await service.call(service.ledger.diff, device, since, until)
+    found = await service.read(Ledger.diff, device, since, until)
     if principal.role in SEES_EVERY_DEVICE:
         return found
     own = await _own_seqs(request, principal)
@@ -72,10 +73,10 @@ async def device_first(request: Request[Any, Any, State]) -> FirstMatch:
     after = moment(_text(request, "after"), "after")
     service = _service(request)
 
-    def first() -> FirstMatch:
-        return service.ledger.first(device, after=after, **criteria)
+    def first(ledger: Ledger) -> FirstMatch:
+        return ledger.first(device, after=after, **criteria)
 
-    return await service.call(first)
+    return await service.read(first)
 
 
 @get(
@@ -94,10 +95,10 @@ async def device_list(request: Request[Any, Any, State]) -> list[DeviceState]:
     limit = whole_number(request.query_params.get("limit"), "limit", default=DEFAULT_FEED, least=1)
     service = _service(request)
 
-    def devices() -> list[DeviceState]:
-        return service.ledger.devices(state, as_of, after=after, limit=min(limit, FEED_LIMIT))
+    def devices(ledger: Ledger) -> list[DeviceState]:
+        return ledger.devices(state, as_of, after=after, limit=min(limit, FEED_LIMIT))
 
-    return await service.call(devices)
+    return await service.read(devices)
 
 
 def _seq(value: Any, field: str) -> int:

@@ -17,6 +17,7 @@ from ..engine.moments import parse_moment, utc_now
 from ..engine.views import Appended, DeviceStatus, TraceEntry
 from ..errors import InputRefused, UnknownDevice
 from ..forensics import decode_evidence
+from ..ledger import Ledger
 from ..store.audit import VerifyReport
 from .edge import (
     batch,
@@ -75,11 +76,19 @@ def _service(request: Request[Any, Any, State]) -> _Service:
 def _authenticate(request: Request[Any, Any, State]) -> Principal:
     """Who the request acts as (401 unless its bearer token is known); noted for the access log."""
     service = _service(request)
-    principal = service.authenticate(request.headers.get("authorization"))
+    principal = service.authenticate(_authorization(request.scope["headers"]))
     note = request.scope.get("state", {}).get("access")
     if isinstance(note, dict):
         note["role"] = principal.role if service.tokens is not None else "admin (no auth)"
     return principal
+
+
+def _authorization(headers: Any) -> str | None:
+    """The Authorization header, read from the raw ASGI headers (no header mapping built per request)."""
+    for name, value in headers:
+        if name.lower() == b"authorization":
+            return cast(str, value.decode("latin-1"))
+    return None
 
 
 # --- parsing and authorizing -----------------------------------------------------
@@ -110,7 +119,7 @@ async def _own_seqs(request: Request[Any, Any, State], principal: Principal) -> 
         return frozenset()
     service = _service(request)
     try:
-        entries = await service.call(service.ledger.trace, principal.device)
+        entries = await service.read(Ledger.trace, principal.device)
     except UnknownDevice:
         return frozenset()
     return frozenset(entry.seq for entry in entries)
@@ -148,7 +157,7 @@ async def append_events(request: Request[Any, Any, State]) -> list[Appended]:
     items = batch(await request.body(), service.max_batch)
     _authorize_batch(principal, items)
     check_trust(principal, items, utc_now(), service.max_clock_skew)
-    appended = await service.call(service.ledger.append, items)
+    appended = await service.append(items)
     return shown(principal, appended, await _own_seqs(request, principal))
 
 
@@ -160,7 +169,7 @@ async def _button(request: Request[Any, Any, State], kind: str, allowed: tuple[s
     given = fields(await request.body(), allowed, stamped=True)
     event = {"type": kind, "device": device, **given}
     check_trust(principal, [event], utc_now(), service.max_clock_skew)
-    [appended] = await service.call(service.ledger.append, [event])
+    [appended] = await service.append([event])
     return shown(principal, appended, await _own_seqs(request, principal))
 
 
@@ -223,9 +232,10 @@ async def device_status(request: Request[Any, Any, State]) -> DeviceStatus:
     principal = _authenticate(request)
     device = _device(request)
     require(principal, READ_STATUS, device)
-    as_of = moment(request.query_params.get("as_of"), "as_of")
+    # Most reads ask for now: no query string to parse.
+    as_of = moment(request.query_params.get("as_of"), "as_of") if request.scope["query_string"] else None
     service = _service(request)
-    return await service.call(service.ledger.status, device, as_of)
+    return await service.read(Ledger.status, device, as_of, small=True)
 
 
 @get(
@@ -240,7 +250,7 @@ async def device_trace(request: Request[Any, Any, State]) -> list[TraceEntry]:
     device = _device(request)
     require(principal, READ_TRACE, device)
     service = _service(request)
-    entries = await service.call(service.ledger.trace, device)
+    entries = await service.read(Ledger.trace, device)
     return shown(principal, entries, frozenset(entry.seq for entry in entries))
 
 
@@ -257,7 +267,7 @@ async def event_feed(request: Request[Any, Any, State]) -> list[FeedEvent]:
     after = whole_number(request.query_params.get("after"), "after", default=0, least=0)
     limit = whole_number(request.query_params.get("limit"), "limit", default=DEFAULT_FEED, least=1)
     service = _service(request)
-    rows = await service.call(service.ledger.events, after, min(limit, FEED_LIMIT))
+    rows = await service.read(Ledger.events, after, min(limit, FEED_LIMIT))
     return [
         FeedEvent(
             seq=row.seq,

@@ -1,4 +1,11 @@
-"""What one running service holds: the ledger, its lock, the tokens, the limits, the ticker."""
+"""What one running service holds: the ledgers, the group committer, the tokens, the limits, the ticker.
+
+Writes go through one writing :class:`Ledger` (the group committer, and the
+tick, one at a time under a lock); reads (status, trace, the feed) through
+read-only ledgers of their own, so that they never wait for a write in
+progress: WAL (SQLite) and MVCC (PostgreSQL) let them read the last commit
+meanwhile, and a read sees every append answered before it began.
+"""
 
 import asyncio
 from collections.abc import Callable
@@ -10,9 +17,12 @@ import anyio.to_thread
 
 from ..engine.events import EVENT_TYPES
 from ..engine.forensics.views import WhatIf
+from ..engine.views import Appended
 from ..errors import LedgerError
 from ..ledger import Ledger
 from ..store.audit import VerifyReport
+from ..store.sqlite import SQLiteBackend
+from .committer import GroupCommitter
 from .edge import (
     SERVICE_LOG,
     Busy,
@@ -31,6 +41,8 @@ DEFAULT_MAX_BATCH = 1000
 DEFAULT_MAX_CLOCK_SKEW = 300.0
 #: What a second ``GET /verify`` while one runs is told to wait (seconds).
 VERIFY_RETRY_AFTER = 1
+#: Reads that run in worker threads at once, each on a read-only ledger of its own.
+READ_THREADS = 4
 
 _EVENT_NAMES = frozenset(t.__name__ for t in EVENT_TYPES)
 _T = TypeVar("_T")
@@ -41,7 +53,7 @@ class _Service:
 
     def __init__(
         self,
-        ledger_path: Path,
+        ledger_path: str | Path,
         tokens: TokenFile | None,
         tick_every: float,
         max_batch: int,
@@ -56,6 +68,12 @@ class _Service:
         self._lock: asyncio.Lock | None = None
         self._verifying = False
         self._investigating = False
+        self._committer: GroupCommitter | None = None
+        #: Read-only ledgers not in use; one is opened when none is left.
+        self._readers: list[Ledger] = []
+        self._read_threads = anyio.CapacityLimiter(READ_THREADS)
+        #: On SQLite a status is one indexed read of a local file: read at once, on the event loop.
+        self._read_inline = False
 
     @property
     def ledger(self) -> Ledger:
@@ -72,6 +90,32 @@ class _Service:
             # hangs up), so the lock is never released while SQLite is still busy;
             # asyncio.to_thread would return at once and let the next call in.
             return await anyio.to_thread.run_sync(partial(fn, *args))
+
+    async def append(self, events: list[Any]) -> list[Appended]:
+        """Append a batch in the next group commit; answered once it is on disk."""
+        if self._committer is None:
+            raise RuntimeError("the service is not started (the ledger opens at startup)")
+        return await self._committer.append(events)
+
+    def _reader(self) -> Ledger:
+        return self._readers.pop() if self._readers else Ledger.open(self.ledger_path, read_only=True)
+
+    def _read(self, method: Callable[..., _T], *args: Any) -> _T:
+        reader = self._reader()
+        try:
+            return method(reader, *args)
+        finally:
+            self._readers.append(reader)
+
+    async def read(self, method: Callable[..., _T], *args: Any, small: bool = False) -> _T:
+        """Call a read method (``Ledger.status``, ``.trace``, ``.events``) on a read-only ledger, beside the writes.
+
+        ``small``: a read of one row that may run on the event loop itself
+        when the store is a local file (no thread to hand over to).
+        """
+        if small and self._read_inline:
+            return self._read(method, *args)
+        return await anyio.to_thread.run_sync(partial(self._read, method, *args), limiter=self._read_threads)
 
     async def verify(self) -> VerifyReport:
         """Replay the whole log on a connection of its own, outside the lock; one at a time.
@@ -125,12 +169,28 @@ class _Service:
     async def open(self) -> None:
         self._lock = asyncio.Lock()  # made in the loop that serves
         self._ledger = await anyio.to_thread.run_sync(partial(Ledger.open, self.ledger_path, create=True))
+        self._committer = GroupCommitter(lambda: self.ledger, self._lock)
+        # Opened after the writer: an SQLite file in use (its -wal beside it) is read live.
+        reader = await anyio.to_thread.run_sync(partial(Ledger.open, self.ledger_path, read_only=True))
+        self._readers.append(reader)
+        self._read_inline = isinstance(reader.backend, SQLiteBackend)
 
     async def close(self) -> None:
+        if self._committer is not None:
+            await self._committer.close()
+            if self._committer.groups:
+                SERVICE_LOG.info(
+                    "group commit: %d appends in %d transactions",
+                    self._committer.batches,
+                    self._committer.groups,
+                )
         if self._ledger is not None and self._lock is not None:
             async with self._lock:
                 await anyio.to_thread.run_sync(self._ledger.close)
             self._ledger = None
+        readers, self._readers = self._readers, []
+        for reader in readers:
+            reader.close()
 
     async def tick_forever(self) -> None:
         """Append the due expiries every ``tick_every`` seconds, until cancelled."""
@@ -147,12 +207,14 @@ class _Service:
                     SERVICE_LOG.info("tick appended %d LicenseExpired event(s)", len(appended))
 
 
-def _what_if_file(path: Path, drop: list[int], insert: list[tuple[int, list[Any]]], as_of: Any) -> WhatIf:
+def _what_if_file(
+    path: str | Path, drop: list[int], insert: list[tuple[int, list[Any]]], as_of: Any
+) -> WhatIf:
     with Ledger.open(path, read_only=True) as ledger:
         return ledger.what_if(drop=drop, insert=insert, as_of=as_of)
 
 
-def _verify_file(path: Path) -> VerifyReport:
+def _verify_file(path: str | Path) -> VerifyReport:
     """Verify the ledger file on a read-only connection of its own (one read transaction inside)."""
     with Ledger.open(path, read_only=True) as ledger:
         return ledger.verify()

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Literal, NamedTuple, Protocol
 
 import msgspec
 
 from ..errors import LedgerError
 
-__all__ = ["Backend", "FeedRow", "ResultRow", "Snapshot", "StatusRow", "StoredEvent", "TraceRow"]
+__all__ = ["Backend", "FeedRow", "Mode", "ResultRow", "Snapshot", "StatusRow", "StoredEvent", "TraceRow"]
+
+#: How a backend opens its store: ``create`` (for writing, creating it if missing),
+#: ``write`` (for writing, an existing store) or ``read`` (read-only, an existing store).
+Mode = Literal["write", "create", "read"]
 
 
 class StoredEvent(msgspec.Struct, frozen=True):
@@ -45,8 +49,12 @@ class StoredEvent(msgspec.Struct, frozen=True):
     hash: str
 
 
-class ResultRow(msgspec.Struct, frozen=True):
-    """The projection: what replay derived for one event."""
+class ResultRow(NamedTuple):
+    """The projection: what replay derived for one event.
+
+    A plain tuple, in the order of the stored columns: written with
+    ``executemany`` and compared with the rows read back as they are.
+    """
 
     seq: int
     result: str
@@ -57,19 +65,19 @@ class ResultRow(msgspec.Struct, frozen=True):
     evidence: str | None = None
 
 
-class StatusRow(msgspec.Struct, frozen=True):
-    """The projection: a device's status right after an event that concerns it.
+class StatusRow(NamedTuple):
+    """The projection: a device's state right after an event that concerns it.
 
     One per event naming a device, and one per device that a CodeBlocked
-    blocked (the event does not name them).
+    blocked (the event does not name them). ``state`` is always there;
+    ``status`` (the rest of the status, ``projection.pack_status``) only
+    where it differs from the device's previous row, else None.
     """
 
-    seq: int
     device: str
-    at: str
+    seq: int
     state: str
-    #: The whole status (JSON), ``provisional`` left to the moment asked about.
-    status: str
+    status: bytes | None
 
 
 class TraceRow(msgspec.Struct, frozen=True):
@@ -147,6 +155,10 @@ class Backend(Protocol):
         """Facts in seq order, from ``after + 1``."""
         ...
 
+    def fact_rows(self) -> Iterator[tuple[int, str, str, str | None, str | None, int, str, str]]:
+        """Every fact as a tuple in the order of :class:`StoredEvent`'s fields, in seq order (for verify)."""
+        ...
+
     def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
         """Facts with their results in seq order, from ``after + 1``."""
         ...
@@ -159,12 +171,13 @@ class Backend(Protocol):
         """(seq, schema version, payload) in seq order."""
         ...
 
-    def results(self, after: int = 0) -> Iterator[ResultRow]:
-        """Every stored result from seq ``after + 1``, in seq order."""
+    def results(self, after: int = 0) -> Iterator[tuple[int, str, str | None, str | None, str | None]]:
+        """Every stored result ``(seq, result, reason, detail, evidence)`` from seq ``after + 1``, in
+        seq order."""
         ...
 
-    def statuses(self) -> Iterator[StatusRow]:
-        """Every stored status row, in (seq, device) order."""
+    def statuses(self) -> Iterator[tuple[str, int, str, bytes | None]]:
+        """Every stored status row ``(device, seq, state, status)``, in (seq, device) order."""
         ...
 
     def by_key(self, device: str | None, key: str) -> StoredEvent | None:
@@ -175,8 +188,15 @@ class Backend(Protocol):
         """The stored result of one event."""
         ...
 
-    def device_status(self, device: str, at_most: str) -> tuple[int, str] | None:
-        """The device's latest status row at or before a time, with its seq."""
+    def device_status(self, device: str, at_most: str) -> tuple[int, str, bytes] | None:
+        """The device's latest ``(seq, state, status)`` at or before a time (one indexed read).
+
+        ``status`` is the last one stored for the device up to that row.
+        """
+        ...
+
+    def latest_status(self, device: str) -> bytes | None:
+        """The last ``status`` stored for a device (None for a device without rows)."""
         ...
 
     def device_trace(
@@ -220,17 +240,19 @@ class Backend(Protocol):
         state: str | None = None,
         result: str | None = None,
         reason: str | None = None,
-    ) -> Iterator[tuple[int, str, str]]:
-        """The device's status rows ``(seq, at, status)`` after seq ``after`` up to ``up_to``, in
-        seq order; only those in ``state``, or after an event with that ``result`` and ``reason``."""
+    ) -> Iterator[tuple[int, str, str, bytes]]:
+        """The device's status rows ``(seq, at, state, status)`` after seq ``after`` up to ``up_to``,
+        in seq order; only those in ``state``, or after an event with that ``result`` and ``reason``.
+        ``at`` is the event's time; ``status`` the last one stored for the device up to the row."""
         ...
 
-    def status_before(self, device: str, up_to: int) -> tuple[int, str, str] | None:
-        """The device's latest status row ``(seq, at, status)`` at or before seq ``up_to``."""
+    def status_before(self, device: str, up_to: int) -> tuple[int, str, str, bytes] | None:
+        """The device's latest status row ``(seq, at, state, status)`` at or before seq ``up_to``."""
         ...
 
-    def latest_statuses(self, devices: list[str], up_to: int) -> dict[str, str]:
-        """Each device's latest status (JSON) at or before seq ``up_to``; devices without one left out."""
+    def latest_statuses(self, devices: list[str], up_to: int) -> dict[str, tuple[str, bytes]]:
+        """Each device's latest ``(state, status)`` at or before seq ``up_to``; devices without one
+        left out."""
         ...
 
     def states(

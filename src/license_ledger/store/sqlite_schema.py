@@ -10,6 +10,7 @@ be dropped and rebuilt: ``event_results``, ``status_after`` and
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Mapping
 
 __all__ = [
     "FORMAT",
@@ -64,13 +65,12 @@ CREATE TABLE event_results (
 CREATE TABLE status_after (
     device TEXT NOT NULL,
     seq INTEGER NOT NULL,
-    at TEXT NOT NULL,
     state TEXT NOT NULL,
-    status TEXT NOT NULL,
+    status BLOB,
     PRIMARY KEY (device, seq)
 ) WITHOUT ROWID;
 -- Forensics: a device's first status in a state (device, state, seq), and every
--- device's latest state up to a seq (covering: the JSON is never read).
+-- device's latest state up to a seq (covering: the packed status is never read).
 CREATE INDEX status_after_by_state ON status_after(device, state);
 CREATE TABLE snapshots (
     seq INTEGER PRIMARY KEY,
@@ -83,8 +83,8 @@ CREATE VIEW event_list AS
         e.payload
     FROM events e LEFT JOIN event_results r ON r.seq = e.seq;
 CREATE VIEW current_status AS
-    SELECT s.device, s.seq AS since_seq, s.at AS since, s.state, s.status
-    FROM status_after s
+    SELECT s.device, s.seq AS since_seq, e.at AS since, s.state
+    FROM status_after s JOIN events e ON e.seq = s.seq
     WHERE s.seq = (SELECT max(seq) FROM status_after WHERE device = s.device);
 """
 
@@ -103,9 +103,11 @@ def statements(script: str) -> list[str]:
 
 
 def projection_outdated(conn: sqlite3.Connection) -> bool:
-    """True when the derived tables predate the current ones (written before results had evidence)."""
-    columns = {row[1] for row in conn.execute("PRAGMA table_info(event_results)")}
-    return bool(columns) and "evidence" not in columns
+    """True when the derived tables predate the current ones (results without evidence, or
+    statuses stored whole with their time)."""
+    results = {row[1] for row in conn.execute("PRAGMA table_info(event_results)")}
+    statuses = {row[1] for row in conn.execute("PRAGMA table_info(status_after)")}
+    return bool(results) and ("evidence" not in results or "at" in statuses)
 
 
 def recreate_derived(conn: sqlite3.Connection) -> None:
@@ -118,11 +120,15 @@ def recreate_derived(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-def create(conn: sqlite3.Connection, applied_at: str) -> None:
-    """Create the tables of a new file (inside a write transaction)."""
+def create(conn: sqlite3.Connection, applied_at: str, marks: Mapping[str, str] | None = None) -> None:
+    """Create the tables of a new file (inside a write transaction).
+
+    ``marks`` are more rows of ``ledger_meta`` (``demo``: written by the demo).
+    """
     for statement in statements(_META + _FACTS + _DERIVED):
         conn.execute(statement)
-    conn.execute("INSERT INTO ledger_meta (key, value) VALUES ('format', ?)", (FORMAT,))
+    rows = {**(marks or {}), "format": FORMAT}
+    conn.executemany("INSERT INTO ledger_meta (key, value) VALUES (?, ?)", sorted(rows.items()))
     conn.execute(
         "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (STORE_SCHEMA_VERSION, applied_at)
     )
