@@ -1,5 +1,7 @@
 """Benchmark license-ledger against the raw limit of the same machine, in one run.
 
+Also the forensic questions on the same file (``scripts/bench_forensics.py``).
+
 Absolute figures drift on a shared machine; the ratios against a raw
 baseline measured in the same run are what to compare. Prints two tables
 (the command line as a user meets it, then the library), or a JSON object
@@ -40,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from bench_cli import bench_cli, cli_rows  # noqa: E402
+from bench_forensics import bench_forensics  # noqa: E402
+from bench_forensics import rows as forensic_rows  # noqa: E402
 from license_ledger.engine.codec import encode  # noqa: E402
 from license_ledger.engine.events import AnyEvent  # noqa: E402
 from license_ledger.engine.moments import format_time  # noqa: E402
@@ -423,6 +427,7 @@ def main() -> None:
         report.update(bench_replay(path))
         report.update(bench_status(path, events))
         report.update(bench_rebuild(path, float(report["replay_raw_eps"])))  # type: ignore[arg-type]
+        report.update(bench_forensics(path, events))
         half = events[len(events) // 2].at
         assert half is not None
         report["replay_peak_rss_mib"] = replay_peak_rss(path, None)
@@ -484,6 +489,7 @@ def main() -> None:
             f"{report['rebuild_ratio']:.2f}x raw read+decode",
         ),
         ("database file", f"{report['db_size_mib']:.0f} MiB", "", ""),
+        *forensic_rows(report),  # type: ignore[arg-type]
     ]
     print_table(rows)
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
+
 from license_ledger.engine.codec import event_from_object, seal, stamp
 from license_ledger.engine.events import Event
 from license_ledger.engine.moments import parse_moment
@@ -34,6 +36,8 @@ class Scenario:
         self.world = World()
         self.now = t(start)
         self.log: list[Event] = []
+        #: The evidence of each event's result, by seq.
+        self.evidence: dict[int, tuple[int, ...]] = {}
 
     # --- the clock ---------------------------------------------------------
 
@@ -52,12 +56,23 @@ class Scenario:
     # --- sending events ----------------------------------------------------
 
     def send(self, event: dict[str, Any] | Event) -> Outcome:
-        """Decode, seal, stamp, check and apply one event; return its result."""
+        """Decode, seal, stamp, check and apply one event; return its result.
+
+        The result comes without its evidence, which ``self.evidence`` keeps
+        (by seq): the rule tests assert results, tests/test_evidence.py the
+        evidence.
+        """
         sealed = stamp(seal(event_from_object(event)), self.now)
         self.world.check(sealed)
         outcome = self.world.apply(sealed)
         self.log.append(sealed)
-        return outcome
+        self.evidence[self.world.count] = outcome.evidence
+        return msgspec.structs.replace(outcome, evidence=())
+
+    @property
+    def seq(self) -> int:
+        """The seq of the last event sent."""
+        return self.world.count
 
     def refused(self, event: dict[str, Any]) -> str:
         """Send an event that must be refused; return the refusal's message.

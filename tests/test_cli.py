@@ -134,6 +134,7 @@ def test_trace_json_lists_events_with_state_after(db: Path) -> None:
             "reason": None,
             "detail": None,
             "state": "unlicensed",
+            "evidence": [],
         },
         {
             "seq": 6,
@@ -143,6 +144,7 @@ def test_trace_json_lists_events_with_state_after(db: Path) -> None:
             "reason": "device_limit_reached",
             "detail": {"max_devices": 1, "held_by": ["laptop"]},
             "state": "unlicensed",
+            "evidence": [5],  # the laptop's activation took the one seat
         },
     ]
 

@@ -72,6 +72,7 @@ def test_append_json_is_one_object_per_line(tmp_path: Path) -> None:
         "reason": "device_limit_reached",
         "detail": {"max_devices": 1, "held_by": ["d01"]},
         "stored": True,
+        "evidence": [52],
     }
 
 

@@ -218,7 +218,7 @@ def table_commands(page: Path) -> list[str]:
 
 def test_the_readme_runs_as_written(reader: Reader, monkeypatch: pytest.MonkeyPatch) -> None:
     page = ROOT / "README.md"
-    assert len(table_commands(page)) == 14
+    assert len(table_commands(page)) == 18
     assert read(page, reader, monkeypatch, table_at="## The command line") == 2
 
 

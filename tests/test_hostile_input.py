@@ -412,7 +412,7 @@ def test_a_snapshot_round_trips() -> None:
     s.enter("laptop", CODE)
     restored = load(dump(s.world))
     assert same_state(restored, s.world)
-    assert msgspec.msgpack.decode(zlib.decompress(dump(s.world)))[0] == SNAPSHOT_FORMAT == 3
+    assert msgspec.msgpack.decode(zlib.decompress(dump(s.world)))[0] == SNAPSHOT_FORMAT == 4
 
 
 def deflated(value: object) -> bytes:
@@ -424,29 +424,34 @@ def deflated(value: object) -> bytes:
     [
         pytest.param(
             b"",
-            "not a snapshot of format 3: Error -5 while decompressing data: incomplete or truncated stream",
+            "not a snapshot of format 4: Error -5 while decompressing data: incomplete or truncated stream",
             id="empty",
         ),
         pytest.param(
             zlib.compress(b"\xc1"),
-            "not a snapshot of format 3: MessagePack data is malformed: invalid opcode '\\xc1' (byte 0)",
+            "not a snapshot of format 4: MessagePack data is malformed: invalid opcode '\\xc1' (byte 0)",
             id="not msgpack",
         ),
         pytest.param(
             msgspec.msgpack.encode([3, []]),
-            "not a snapshot of format 3: Error -3 while decompressing data: incorrect header check",
+            "not a snapshot of format 4: Error -3 while decompressing data: incorrect header check",
             id="format 2 (not deflated)",
         ),
         pytest.param(
             deflated([[], [], None, 0]),
-            "not a snapshot of format 3: Expected `int`, got `array` - at `$[0]`",
+            "not a snapshot of format 4: Expected `int`, got `array` - at `$[0]`",
             id="format 1 (no version)",
         ),
-        pytest.param(deflated([4, "whatever"]), "a snapshot of format 4, not 3", id="format 4"),
+        pytest.param(deflated([5, "whatever"]), "a snapshot of format 5, not 4", id="format 5"),
         pytest.param(
-            deflated([3, [{"id": 1}], [], None, 0]),
-            "a snapshot of format 3 that does not decode: Expected `str`, got `int` - at `$[1][0].id`",
-            id="format 3, damaged",
+            deflated([3, [], [], None, 0]),
+            "a snapshot of format 3, not 4",
+            id="format 3 (records without evidence)",
+        ),
+        pytest.param(
+            deflated([4, [{"id": 1}], [], None, 0]),
+            "a snapshot of format 4 that does not decode: Expected `str`, got `int` - at `$[1][0].id`",
+            id="format 4, damaged",
         ),
     ],
 )

@@ -135,6 +135,10 @@ def test_the_openapi_document_lists_every_route_and_the_event_schemas(env: Env) 
         "/devices/{device}/trace",
         "/verify",
         "/tick",
+        "/devices/{device}/diff",
+        "/devices/{device}/first",
+        "/devices",
+        "/what-if",
     }
     body = document["paths"]["/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert {"$ref": "#/components/schemas/CodeIssued"} in body["anyOf"][1]["anyOf"]
@@ -510,7 +514,18 @@ def test_the_feed_pages_by_seq_and_shows_no_raw_code(env: Env) -> None:
     assert [e["seq"] for e in first] == [1, 2, 3]
     assert [e["seq"] for e in rest] == [4, 5]
     event = first[0]
-    assert set(event) == {"seq", "type", "at", "device", "result", "reason", "detail", "hash", "payload"}
+    assert set(event) == {
+        "seq",
+        "type",
+        "at",
+        "device",
+        "result",
+        "reason",
+        "detail",
+        "hash",
+        "payload",
+        "evidence",
+    }
     assert (event["type"], event["at"], event["result"]) == ("CodeIssued", PAST, "recorded")
     assert event["payload"]["code"]["well_formed"] is True and "sha256" in event["payload"]["code"]
     assert [e["seq"] for e in everything.json()] == list(range(1, min(head, 1000) + 1))

@@ -303,3 +303,16 @@ def test_ui_pages_are_not_in_the_api_document_and_ask_for_nothing_elsewhere(ui: 
             assert "default-src 'none'" in answer.headers["content-security-policy"]
             for url in re.findall(r'(?:href|src|action)="([^"]*)"', answer.text):
                 assert url.startswith(("/ui/", "#", "?")), (page, url)
+
+
+def test_ui_a_device_token_reads_no_seq_of_another_devices_event_in_evidence(ui: Ui) -> None:
+    with ui.client() as client:
+        sign_in(client, "/ui", ui.auditor)
+        seen_by_auditor = client.get("/ui/devices/kids-tablet").text
+    with ui.client() as client:
+        sign_in(client, "/ui", ui.device)
+        seen_by_device = client.get("/ui/devices/kids-tablet").text
+    # The failed renewal rests on the studio's activation (#16), which took the last seat.
+    assert 'href="/ui/events/16"' in seen_by_auditor
+    assert 'href="/ui/events/16"' not in seen_by_device
+    assert 'class="evidence"' in seen_by_device  # its own events stay linked

@@ -33,6 +33,14 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def without_evidence(entries: Any) -> list[dict[str, Any]]:
+    """Trace entries as 0.1 answered them: 0.1 had no evidence."""
+    found: list[dict[str, Any]] = as_json(entries)
+    for entry in found:
+        entry.pop("evidence")
+    return found
+
+
 def copy(name: str, tmp_path: Path) -> Path:
     path = tmp_path / name
     shutil.copyfile(FIXTURES / name, path)
@@ -84,7 +92,7 @@ def test_migrate_keeps_every_event_status_trace_and_the_chain_head(name: str, tm
             device, moment = key.split("@")
             assert as_json(ledger.status(device, moment)) == status, key
         for device, trace in expected["trace"].items():
-            assert as_json(ledger.trace(device)) == trace, device
+            assert without_evidence(ledger.trace(device)) == trace, device
     tables = {
         row[0] for row in sqlite3.connect(path).execute("SELECT name FROM sqlite_master WHERE type='table'")
     }
@@ -133,7 +141,7 @@ def test_rebuild_derives_a_damaged_projection_anew_and_keeps_the_head(tmp_path: 
     assert verified.returncode == 0 and f"Chain head: 38:{head}" in verified.stdout
     with Ledger.open(path, read_only=True) as ledger:
         for device, trace in EXPECTED["demo-0.1.db"]["trace"].items():
-            assert as_json(ledger.trace(device)) == trace
+            assert without_evidence(ledger.trace(device)) == trace
 
 
 def test_the_views_show_the_ledger_to_a_person_browsing_the_file(tmp_path: Path) -> None:

@@ -29,6 +29,10 @@ OPERATIONS = {
     ("get", "/verify"): "verifyLog",
     ("post", "/tick"): "tick",
     ("get", "/health"): "getHealth",
+    ("get", "/devices/{device}/diff"): "getDeviceDiff",
+    ("get", "/devices/{device}/first"): "getDeviceFirst",
+    ("get", "/devices"): "getDevices",
+    ("post", "/what-if"): "whatIf",
 }
 
 
@@ -84,7 +88,7 @@ def test_every_input_has_its_limits(document: dict[str, Any]) -> None:
     }
     assert params[("get", "/devices/{device}/status"), "as_of"] == {"type": "string", "format": "date-time"}
     devices = [s for (key, name), s in params.items() if name == "device"]
-    assert len(devices) == 6
+    assert len(devices) == 8
     for device in devices:
         assert device["minLength"] == 1 and device["maxLength"] == 128
         assert device["pattern"] == "^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
@@ -185,6 +189,7 @@ def test_errors_are_described_with_all_their_fields_and_codes(document: dict[str
         "missing_right",
         "role",
         "device",
+        "seq",
     }
     ops = operations(document)
     for key, op in ops.items():

@@ -544,7 +544,14 @@ class TestReading:
             TraceEntry(3, "DeviceRegistered", when(0), "recorded", None, None, "unlicensed"),
             TraceEntry(6, "CodeEntered", when(1), "activated", None, None, "active"),
             TraceEntry(
-                7, "CodeBlocked", when(2), "blocked", None, {"blocked_devices": ["d1", "d2"]}, "blocked"
+                7,
+                "CodeBlocked",
+                when(2),
+                "blocked",
+                None,
+                {"blocked_devices": ["d1", "d2"]},
+                "blocked",
+                evidence=(5, 6),  # what gave d1 and d2 their licenses
             ),
         ]
         assert [(e.seq, e.type) for e in ledger.trace("d3")] == [(4, "DeviceRegistered")]
@@ -589,7 +596,7 @@ class TestTick:
         clock.set(at(40))
         ticked = ledger.tick()
         assert ticked == [
-            Appended(9, "LicenseExpired", when(40), "renewed", None, None),
+            Appended(9, "LicenseExpired", when(40), "renewed", None, None, evidence=(8,)),
             Appended(10, "LicenseExpired", when(40), "expired", None, None),
         ]
         assert [(e.seq, e.type, e.state) for e in ledger.trace("d1")][-1] == (10, "LicenseExpired", "expired")
@@ -721,7 +728,7 @@ class TestSnapshots:
         conn.execute("UPDATE snapshots SET world = ?, chain_hash = ?", (snapshot.world, "0" * 64))
         assert ledger.verify().problem == "the snapshot at this seq names another chain hash (it is not used)"
         conn.execute("UPDATE snapshots SET chain_hash = ?, format = 1", (snapshot.chain_hash,))
-        assert ledger.verify().problem == "the snapshot at this seq has format 1, not 3 (it is not used)"
+        assert ledger.verify().problem == "the snapshot at this seq has format 1, not 4 (it is not used)"
         conn.execute("UPDATE snapshots SET seq = 40, format = 3")
         report = ledger.verify()
         assert (report.ok, report.first_bad_seq, report.problem) == (

@@ -116,11 +116,11 @@ def test_the_roles_hold_the_rights_of_the_service_contract() -> None:
     user = {
         append_right(t) for t in ("CodeEntered", "TryAgainClicked", "ActivateNowClicked", "LicenseRemoved")
     }
-    reads = {"read status", "read trace", "read events", "verify"}
+    reads = {"read status", "read trace", "read events", "verify", "read history", "investigate"}
     assert set(ROLES) == set(RIGHTS)
     assert RIGHTS["vendor"] == vendor
     assert RIGHTS["system"] == system | {"tick"}
-    assert RIGHTS["device"] == user | {"read status", "read trace"}
+    assert RIGHTS["device"] == user | {"read status", "read trace", "read history"}
     assert RIGHTS["auditor"] == reads
     assert RIGHTS["admin"] == vendor | system | user | reads | {"tick"}
 

@@ -38,16 +38,24 @@ class InputRefused(LedgerError):
         field: str | None = None,
         line: int | None = None,
         event_type: str | None = None,
+        seq: int | None = None,
+        inserted: bool = False,
     ) -> None:
         self.expected = expected
         self.found = found
         self.field = field
         self.line = line
         self.event_type = event_type
+        #: A what-if's refusal: the stored event's seq (``inserted``: the seq the
+        #: refused event was inserted after).
+        self.seq = seq
+        self.inserted = inserted
         super().__init__(self._compose())
 
     def _compose(self) -> str:
         where = []
+        if self.seq is not None:
+            where.append(f"inserted after seq {self.seq}" if self.inserted else f"seq {self.seq}")
         if self.line is not None:
             where.append(f"line {self.line}")
         if self.event_type is not None:
@@ -68,9 +76,23 @@ class InputRefused(LedgerError):
             event_type=self.event_type,
         )
 
+    def at_seq(self, seq: int, *, inserted: bool = False, line: int | None = None) -> InputRefused:
+        """The same refusal, placed at a stored seq, or at an event inserted after it (what-if)."""
+        return InputRefused(
+            self.expected,
+            self.found,
+            field=self.field,
+            line=line,
+            event_type=self.event_type,
+            seq=seq,
+            inserted=inserted,
+        )
+
     def as_dict(self) -> dict[str, object]:
         """The refusal as JSON-friendly data (for the CLI and the service)."""
+        extra: dict[str, object] = {} if self.seq is None else {"seq": self.seq}
         return {
+            **extra,
             "error": "input_refused",
             "message": str(self),
             "line": self.line,

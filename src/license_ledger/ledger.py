@@ -12,23 +12,24 @@ call it.
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import msgspec
 
 from .engine.codec import decode_numbered_lines, decode_stored, encode, event_from_object, seal, stamp
 from .engine.events import AnyEvent, Event
-from .engine.moments import format_time, moment, parse_moment, sortable_time, utc_now
+from .engine.moments import format_time, moment, sortable_time, utc_now
 from .engine.queries import due_expiries
 from .engine.views import Appended, DeviceStatus, TraceEntry
 from .engine.world import World
-from .errors import DamagedLedger, InputRefused, UnknownDevice
+from .errors import DamagedLedger, InputRefused, NeedsMigration, UnknownDevice
+from .forensics import Forensics, decode_evidence, time_range, trace_entries
+from .forensics import translated as _translated
 from .store import audit, transfer
 from .store.chain import GENESIS, link
 from .store.open import open_backend
@@ -48,22 +49,9 @@ _JOURNAL_UP_TO = 10_000
 #: A progress callback hears of this many events at a time.
 _PROGRESS_EVERY = 10_000
 
-_P = ParamSpec("_P")
-_R = TypeVar("_R")
-
-
-def _translated(method: Callable[_P, _R]) -> Callable[_P, _R]:
-    """Turn the backend's own errors (a damaged or unwritable store) into one-line LedgerErrors."""
-
-    @functools.wraps(method)
-    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
-        backend: Backend = args[0]._backend  # type: ignore[attr-defined]
-        try:
-            return method(*args, **kwargs)
-        except backend.errors as exc:
-            raise backend.translate(exc) from None
-
-    return wrapper
+#: How many snapshots a store keeps (the latest): a what-if starts from the last one
+#: before its first change, so a change near the end of a long log costs little.
+SNAPSHOTS_KEPT = 2
 
 
 class MigrationReport(msgspec.Struct, frozen=True):
@@ -76,8 +64,9 @@ class MigrationReport(msgspec.Struct, frozen=True):
     head_hash: str | None
 
 
-class Ledger:
-    """A license ledger: the log, its rules and its projection."""
+class Ledger(Forensics):
+    """A license ledger: the log, its rules and its projection (and the forensic questions of
+    :class:`~license_ledger.forensics.Forensics`)."""
 
     def __init__(
         self,
@@ -212,6 +201,12 @@ class Ledger:
         progress: Callable[[int], None] | None = None,
     ) -> list[Appended]:
         world: World | None = None
+        if self._backend.projection_outdated:
+            raise NeedsMigration(
+                f"{getattr(self._backend, 'path', 'the store')}: its results were derived by an earlier "
+                "license-ledger (without evidence); run `license-ledger rebuild` on it first "
+                "(it keeps every event and the chain head)"
+            )
         try:
             with self._backend.write_transaction():
                 world, head_hash = self._caught_up()
@@ -319,11 +314,19 @@ class Ledger:
             if event.id is not None:
                 in_batch[device, event.id] = (fact, result)
             appended.append(
-                Appended(seq, fact.type, event.at, outcome.result, outcome.reason, outcome.detail)
+                Appended(
+                    seq,
+                    fact.type,
+                    event.at,
+                    outcome.result,
+                    outcome.reason,
+                    outcome.detail,
+                    evidence=outcome.evidence,
+                )
             )
         self._backend.insert(facts, results, statuses)
         if facts and world.count - self._snapshot_seq >= self._snapshot_every:
-            self._backend.save_snapshot(audit.make_snapshot(world, previous))
+            self._backend.save_snapshot(audit.make_snapshot(world, previous), SNAPSHOTS_KEPT)
             self._snapshot_seq = world.count
         return appended, previous if facts else head_hash
 
@@ -369,7 +372,9 @@ class Ledger:
         head, are untouched.
         """
         with self._backend.write_transaction():
-            world = audit.rebuild(self._backend, progress)
+            world = audit.rebuild(
+                self._backend, progress, snapshot_every=self._snapshot_every, keep=SNAPSHOTS_KEPT
+            )
         self._world, self._snapshot_seq = world, world.count
         self._last.forget()
         return world.count
@@ -380,7 +385,7 @@ class Ledger:
         with backend.write_transaction():
             found = backend.found_version
             backend.migrate_facts()
-            world = audit.rebuild(backend, progress)
+            world = audit.rebuild(backend, progress, snapshot_every=self._snapshot_every, keep=SNAPSHOTS_KEPT)
             head, head_hash = backend.head()
         self._world, self._snapshot_seq = world, world.count
         self._last.forget()
@@ -450,23 +455,16 @@ class Ledger:
         return stored.at(device, when)
 
     @_translated
-    def trace(self, device: str) -> list[TraceEntry]:
-        """Every event that concerns the device, its result and the state after it."""
-        rows = self._backend.device_trace(device)
-        if not rows:
+    def trace(
+        self, device: str, since: datetime | str | None = None, until: datetime | str | None = None
+    ) -> list[TraceEntry]:
+        """Every event that concerns the device (after ``since``, up to ``until``), its result, its
+        evidence and the state after it."""
+        after_at, at_most = time_range(since, until)
+        rows = self._backend.device_trace(device, after_at, at_most)
+        if not rows and (since is None and until is None or self._backend.device_status(device, "~") is None):
             raise UnknownDevice(device)
-        return [
-            TraceEntry(
-                seq=row.seq,
-                type=row.type,
-                at=parse_moment(row.at, field="at"),
-                result=row.result,
-                reason=row.reason,
-                detail=None if row.detail is None else _detail_decoder.decode(row.detail),
-                state=row.state,
-            )
-            for row in rows
-        ]
+        return trace_entries(rows)
 
     @_translated
     def events(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
@@ -533,4 +531,14 @@ def _repeat(event: AnyEvent, known: StoredEvent, result: ResultRow, line: int) -
             event_type=type(event).__name__,
         )
     detail = None if result.detail is None else _detail_decoder.decode(result.detail)
-    return Appended(known.seq, known.type, stored.at, result.result, result.reason, detail, stored=False)
+    evidence = decode_evidence(result.evidence)
+    return Appended(
+        known.seq,
+        known.type,
+        stored.at,
+        result.result,
+        result.reason,
+        detail,
+        stored=False,
+        evidence=evidence,
+    )

@@ -38,17 +38,20 @@ def status(device: str, as_of: datetime | None, db: Path | str, as_json: bool) -
 
 @click.command()
 @click.argument("device")
+@click.option("--from", "since", type=Timestamp(), help="Only events after this moment.")
+@click.option("--to", "until", type=Timestamp(), help="Only events up to this moment.")
 @db_option()
 @json_option
-def trace(device: str, db: Path | str, as_json: bool) -> None:
-    """Every event that concerns DEVICE, its result, why, and the state after it.
+def trace(device: str, since: datetime | None, until: datetime | None, db: Path | str, as_json: bool) -> None:
+    """Every event that concerns DEVICE, its result, why (the evidence: see #seq), and the state after it.
 
     \b
     Example:
       license-ledger trace kids-tablet --json
+      license-ledger trace kids-tablet --from 2025-05-01T00:00:00Z --to 2025-07-01T00:00:00Z
     """
     with Ledger.open(db, read_only=True) as ledger:
-        entries = ledger.trace(device)
+        entries = ledger.trace(device, since, until)
     if as_json:
         print_json(entries)
     else:

@@ -14,7 +14,14 @@ import click
 
 from .._version import __version__
 from ..errors import InputRefused, LedgerError
-from . import audit_commands, inspect_commands, log_commands, service_commands, tool_commands
+from . import (
+    audit_commands,
+    forensic_commands,
+    inspect_commands,
+    log_commands,
+    service_commands,
+    tool_commands,
+)
 
 _WHOLE = "\u2011"  # a non-breaking hyphen, while the help is wrapped
 
@@ -70,6 +77,10 @@ for command in (
     audit_commands.replay,
     audit_commands.rebuild,
     audit_commands.migrate,
+    forensic_commands.diff,
+    forensic_commands.first,
+    forensic_commands.devices,
+    forensic_commands.what_if,
     audit_commands.copy,
     tool_commands.schema,
     tool_commands.diagram,

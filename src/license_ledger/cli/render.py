@@ -23,8 +23,10 @@ __all__ = [
     "appended_summary",
     "appended_table",
     "count",
+    "explained",
     "progress",
     "replay_tables",
+    "see",
     "result_style",
     "state_style",
     "screenful",
@@ -60,6 +62,18 @@ def why(detail: dict[str, Any] | None) -> str:
     return ", ".join(f"{k}={v}" for k, v in detail.items())
 
 
+def see(evidence: Iterable[int]) -> str:
+    """Evidence as a person reads it: ``see #812, #907`` (empty when there is none)."""
+    seqs = [f"#{seq}" for seq in evidence]
+    return f"see {', '.join(seqs)}" if seqs else ""
+
+
+def explained(detail: dict[str, Any] | None, evidence: Iterable[int]) -> str:
+    """The why and the evidence of a result, as one line: ``why: ...; see #16, #20``."""
+    parts = [f"why: {why(detail)}" if detail else "", see(evidence)]
+    return "; ".join(part for part in parts if part)
+
+
 def result_style(result: str) -> str:
     """The colour of a result: red when refused or failed, yellow when ignored, else green."""
     return "red" if result in {"rejected", "renewal_failed"} else "yellow" if result == "ignored" else "green"
@@ -82,8 +96,9 @@ def appended_table(appended: Iterable[Appended]) -> Table:
         result = _result(a.result, a.reason)
         if not a.stored:
             result.append(" (already stored)", style="dim")
-        if a.detail:
-            result.append(f"\n  why: {why(a.detail)}", style="dim")
+        note = explained(a.detail, a.evidence)
+        if note:
+            result.append(f"\n  {note}", style="dim")
         table.add_row(str(a.seq), format_time(a.at), a.type, result)
     return table
 
@@ -162,8 +177,9 @@ def trace_table(device: str, entries: Iterable[TraceEntry]) -> Table:
     for e in entries:
         state = Text(e.state, style=_STATE_STYLE.get(e.state, ""))
         table.add_row(str(e.seq), format_time(e.at), e.type, _result(e.result, e.reason), state)
-        if e.detail:
-            table.add_row("", "", "", Text(f"why: {why(e.detail)}", style="dim"), "")
+        note = explained(e.detail, e.evidence)
+        if note:
+            table.add_row("", "", "", Text(note, style="dim"), "")
     return table
 
 

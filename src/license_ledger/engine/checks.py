@@ -9,6 +9,11 @@ knows of it (looked up once per event, ``None`` for a code never issued: only
 the clock, nothing of the rules), and ``state.last_at`` is the time of the
 event being applied. The order in which they run is written in
 :mod:`license_ledger.engine.rules`.
+
+A Failure is ``(reason, detail, evidence)``: the evidence names, by seq,
+the earlier events that made the check fail (the CodeBlocked, the activation
+that gave each seat holder its seat, the AppUpdated that set the version),
+from the ``*_seq`` fields of the records.
 """
 
 from __future__ import annotations
@@ -52,26 +57,26 @@ def fails_with(reason: str) -> Callable[[_Guard], _Guard]:
 def code_well_formed(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
 ) -> Failure | None:
-    return None if code.well_formed else ("invalid_format", None)
+    return None if code.well_formed else ("invalid_format", None, ())
 
 
 @fails_with("unknown_code")
 def code_issued(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord | None
 ) -> Failure | None:
-    return None if record is not None else ("unknown_code", None)
+    return None if record is not None else ("unknown_code", None, ())
 
 
 @fails_with("already_active")
 def not_the_current_code(
     state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord
 ) -> Failure | None:
-    return ("already_active", None) if device.license == code.sha256 else None
+    return ("already_active", None, _one(device.license_seq)) if device.license == code.sha256 else None
 
 
 @fails_with("backup_already_added")
 def no_backup_yet(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
-    return ("backup_already_added", None) if device.backup is not None else None
+    return ("backup_already_added", None, _one(device.backup_seq)) if device.backup is not None else None
 
 
 @fails_with("subscription_in_use")
@@ -80,13 +85,13 @@ def current_not_subscription(
 ) -> Failure | None:
     current = state.codes[device.license] if device.license else None
     if current is not None and current.kind == "subscription":
-        return ("subscription_in_use", None)
+        return ("subscription_in_use", None, _one(device.license_seq))
     return None
 
 
 @fails_with("trial_not_allowed")
 def code_not_trial(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
-    return ("trial_not_allowed", None) if record.kind == "trial" else None
+    return ("trial_not_allowed", None, ()) if record.kind == "trial" else None
 
 
 @fails_with("does_not_extend")
@@ -106,6 +111,7 @@ def code_extends_license(
             "code_expires_at": format_time(candidate.expires_at),
             "license_expires_at": format_time(current.expires_at),
         },
+        _seqs(candidate.first_activated_seq, current.first_activated_seq),
     )
 
 
@@ -116,7 +122,7 @@ def code_extends_license(
 def code_not_blocked(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
     if not record.blocked:
         return None
-    return ("code_blocked", {"block_reason": record.block_reason})
+    return ("code_blocked", {"block_reason": record.block_reason}, _one(record.blocked_seq))
 
 
 @fails_with("code_expired")
@@ -130,6 +136,7 @@ def code_not_expired(state: State, device: DeviceRecord, code: CodeRef, record: 
             "code_expires_at": format_time(record.expires_at),
             "activation_at": format_time(state.last_at),
         },
+        _one(record.first_activated_seq),
     )
 
 
@@ -143,6 +150,7 @@ def version_compatible(
     return (
         "incompatible_version",
         {"app_version": device.app_version, "compatible_versions": spec},
+        _one(device.version_seq),
     )
 
 
@@ -152,9 +160,12 @@ def seat_available(state: State, device: DeviceRecord, code: CodeRef, record: Co
     others = len(holders) - (device.id in holders)
     if others < record.max_devices:
         return None
+    others_held = sorted(holders - {device.id})
+    devices = state.devices
     return (
         "device_limit_reached",
-        {"max_devices": record.max_devices, "held_by": sorted(holders - {device.id})},
+        {"max_devices": record.max_devices, "held_by": others_held},
+        tuple(sorted(seq for holder in others_held if (seq := devices[holder].license_seq) is not None)),
     )
 
 
@@ -164,7 +175,7 @@ def console_reachable(
 ) -> Failure | None:
     if device.connected or not record.requires_console:
         return None
-    return ("console_unreachable", {"requires_console": True, "connected": False})
+    return ("console_unreachable", {"requires_console": True, "connected": False}, _one(device.console_seq))
 
 
 # --- questions about the backup ----------------------------------------------
@@ -172,12 +183,22 @@ def console_reachable(
 
 @fails_with("no_backup")
 def has_backup(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
-    return None if device.backup is not None else ("no_backup", None)
+    return None if device.backup is not None else ("no_backup", None, ())
 
 
 @fails_with("backup_not_failed")
 def backup_failed(state: State, device: DeviceRecord, code: CodeRef, record: CodeRecord) -> Failure | None:
-    return None if device.backup_state == "activation_failed" else ("backup_not_failed", None)
+    return None if device.backup_state == "activation_failed" else ("backup_not_failed", None, ())
+
+
+def _one(seq: int | None) -> tuple[int, ...]:
+    """Evidence of one event, if known."""
+    return () if seq is None else (seq,)
+
+
+def _seqs(*seqs: int | None) -> tuple[int, ...]:
+    """Evidence: the seqs known, ascending, each once."""
+    return tuple(sorted({seq for seq in seqs if seq is not None}))
 
 
 @lru_cache(maxsize=4096)

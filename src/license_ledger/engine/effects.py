@@ -6,7 +6,9 @@ a :class:`~license_ledger.engine.state.State` (the records and the clock;
 candidate (entered code or backup), ``record`` the state's record of it (as
 the guards saw it), ``failure`` the check that failed on the way here (for
 the "failed" branches), else ``None``. The new state of the device itself is
-set by the machine, from the rule's destination.
+set by the machine, from the rule's destination. ``state.count`` is the seq
+of the event being applied: effects note it in the records' ``*_seq`` fields,
+the evidence of later decisions.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ def _clear_backup(device: DeviceRecord) -> None:
     device.backup_state = None
     device.backup_added_at = None
     device.backup_failure = None
+    device.backup_seq = None
 
 
 def _fail_backup(device: DeviceRecord, failure: Failure | None) -> None:
@@ -43,6 +46,7 @@ def add_backup(
     device.backup_state = "pending"
     device.backup_added_at = state.last_at
     device.backup_failure = None
+    device.backup_seq = state.count
 
 
 def activate_candidate(
@@ -53,12 +57,15 @@ def activate_candidate(
     # failed before, discarded. (The hottest effect of replay: written flat.)
     _free_seat(state, device)
     now = state.last_at
+    seq = state.count  # the seq of the event being applied
     if record.first_activated_at is None:
         # Every device that activates a code later shares this first activation date.
         record.first_activated_at = now
+        record.first_activated_seq = seq
         record.expires_at = now + record.term_days * DAY  # type: ignore[operator, assignment]
     record.holders.add(device.id)
     device.license = record.ref.sha256  # the codes dict's own key: lookups match by identity
+    device.license_seq = seq
     if device.backup is not None:
         _clear_backup(device)
 
@@ -82,6 +89,7 @@ def remove_license(
 ) -> None:
     _free_seat(state, device)
     device.license = None
+    device.license_seq = None
 
 
 def remove_license_backup_failed(
@@ -89,6 +97,7 @@ def remove_license_backup_failed(
 ) -> None:
     _free_seat(state, device)
     device.license = None
+    device.license_seq = None
     _fail_backup(device, failure)
 
 

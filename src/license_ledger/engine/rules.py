@@ -28,6 +28,7 @@ from transitions.extensions.diagrams import TransitionGraphSupport
 
 from .checks import GUARDS
 from .effects import EFFECTS
+from .evidence import WITNESSES
 from .views import Outcome
 
 __all__ = [
@@ -90,8 +91,13 @@ def rule(
     result: str,
     effect: str | None = None,
     reason: str | None = None,
+    evidence: str | None = None,
 ) -> dict[str, Any]:
-    """One transition of the table ("=" as dest: stay in the source state)."""
+    """One transition of the table ("=" as dest: stay in the source state).
+
+    ``evidence`` names a witness of :mod:`~license_ledger.engine.evidence`:
+    what the result rests on beside the failed check.
+    """
     return {
         "trigger": trigger,
         "source": source,
@@ -100,7 +106,12 @@ def rule(
         "after": [effect] if effect else [],
         "result": result,
         "reason": reason,
+        "evidence": evidence,
     }
+
+
+#: Renewals rest on the event that added the backup.
+BACKUP = "backup_added"
 
 
 ALL = STATES
@@ -126,7 +137,15 @@ RULES: list[dict[str, Any]] = [
     ),
     rule("enter_code", ["unlicensed", "expired"], "=", [], "rejected", reason=FAILED_CHECK),
     # The license expires (a tick appended LicenseExpired) -------------------
-    rule("expire", "active", "active", ["has_backup", *ACTIVATION], "renewed", "activate_candidate"),
+    rule(
+        "expire",
+        "active",
+        "active",
+        ["has_backup", *ACTIVATION],
+        "renewed",
+        "activate_candidate",
+        evidence=BACKUP,
+    ),
     rule(
         "expire",
         "active",
@@ -135,10 +154,19 @@ RULES: list[dict[str, Any]] = [
         "renewal_failed",
         "end_license_backup_failed",
         reason=FAILED_CHECK,
+        evidence=BACKUP,
     ),
     rule("expire", "active", "expired", [], "expired", "end_license"),
     # Remove license ----------------------------------------------------------
-    rule("remove", LICENSED, "active", ["has_backup", *ACTIVATION], "renewed", "activate_candidate"),
+    rule(
+        "remove",
+        LICENSED,
+        "active",
+        ["has_backup", *ACTIVATION],
+        "renewed",
+        "activate_candidate",
+        evidence=BACKUP,
+    ),
     rule(
         "remove",
         LICENSED,
@@ -147,6 +175,7 @@ RULES: list[dict[str, Any]] = [
         "renewal_failed",
         "remove_license_backup_failed",
         reason=FAILED_CHECK,
+        evidence=BACKUP,
     ),
     rule("remove", LICENSED, "unlicensed", [], "removed", "remove_license"),
     rule("remove", "unlicensed", "=", [], "ignored", reason="no_license"),
@@ -158,6 +187,7 @@ RULES: list[dict[str, Any]] = [
         ["backup_failed", *ACTIVATION],
         "renewed",
         "activate_candidate",
+        evidence=BACKUP,
     ),
     rule(
         "try_again",
@@ -167,10 +197,19 @@ RULES: list[dict[str, Any]] = [
         "renewal_failed",
         "backup_failed_again",
         reason=FAILED_CHECK,
+        evidence=BACKUP,
     ),
     rule("try_again", ALL, "=", [], "ignored", reason="action_not_available"),
     # Activate now: the license is blocked and a backup is present ----------
-    rule("activate_now", "blocked", "active", ["has_backup", *ACTIVATION], "renewed", "activate_candidate"),
+    rule(
+        "activate_now",
+        "blocked",
+        "active",
+        ["has_backup", *ACTIVATION],
+        "renewed",
+        "activate_candidate",
+        evidence=BACKUP,
+    ),
     rule(
         "activate_now",
         "blocked",
@@ -179,6 +218,7 @@ RULES: list[dict[str, Any]] = [
         "renewal_failed",
         "backup_failed_again",
         reason=FAILED_CHECK,
+        evidence=BACKUP,
     ),
     rule("activate_now", ALL, "=", [], "ignored", reason="action_not_available"),
     # The vendor blocked the code of an active license ----------------------
@@ -189,10 +229,18 @@ RULES: list[dict[str, Any]] = [
 class RuleTransition(Transition):
     """A transition that also carries the result and reason it reports."""
 
-    def __init__(self, *args: Any, result: str, reason: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        result: str,
+        reason: str | None = None,
+        evidence: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.result = result
         self.reason = reason
+        self.evidence = evidence
 
 
 class RulesMachine(Machine):
@@ -223,9 +271,17 @@ def build_machine(model: Any = None, *, graph: bool = False) -> Machine:
 
 
 #: One way out of a (state, trigger): guards, destination, result, effect,
-#: and the Outcome to report (shared; None when the reason is the failed
-#: check's, which replay fills in).
-Branch = tuple[tuple[Callable[..., Any], ...], str, str, Callable[..., Any] | None, Outcome | None]
+#: the Outcome to report (shared while it has no evidence; None when the
+#: reason is the failed check's, which replay fills in), and the witness
+#: that finds the evidence (None: the failed check's, if any).
+Branch = tuple[
+    tuple[Callable[..., Any], ...],
+    str,
+    str,
+    Callable[..., Any] | None,
+    Outcome | None,
+    Callable[..., tuple[int, ...]] | None,
+]
 
 
 def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
@@ -239,8 +295,9 @@ def compile_table(machine: Machine) -> dict[str, dict[str, tuple[Branch, ...]]]:
                     raise ValueError(f"{trigger} from {source}: write rules with conditions, not unless")
                 guards = tuple(GUARDS[str(c.func)] for c in t.conditions)
                 effect = EFFECTS[str(t.after[0])] if t.after else None
+                witness = WITNESSES[t.evidence] if t.evidence else None
                 shared = None if t.reason == FAILED_CHECK else Outcome(t.result, t.reason)
-                branches.append((guards, str(t.dest), t.result, effect, shared))
+                branches.append((guards, str(t.dest), t.result, effect, shared, witness))
             if branches[-1][0]:
                 raise ValueError(f"{trigger} from {source}: the last rule must have no conditions")
             table[source][trigger] = tuple(branches)

@@ -24,8 +24,9 @@ from .world import World
 __all__ = ["SNAPSHOT_FORMAT", "dump", "load", "same_state"]
 
 #: The version of the bytes :func:`dump` writes. Bump it on any change of
-#: the records or of this layout. (1 was the layout without a version, 2 not deflated.)
-SNAPSHOT_FORMAT = 3
+#: the records or of this layout. (1 was the layout without a version, 2 not deflated,
+#: 3 without the records' evidence seqs.)
+SNAPSHOT_FORMAT = 4
 
 
 class _Header(msgspec.Struct, array_like=True):

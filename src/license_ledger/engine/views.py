@@ -44,6 +44,8 @@ class Outcome(msgspec.Struct, frozen=True, gc=False):
     reason: str | None = None
     #: What the check compared, to answer "why" (dates, versions, seat holders).
     detail: dict[str, Any] | None = None
+    #: The seqs of the earlier events the result rests on, ascending (docs/rules.md, "Evidence").
+    evidence: tuple[int, ...] = ()
 
 
 class Appended(msgspec.Struct, frozen=True):
@@ -57,6 +59,8 @@ class Appended(msgspec.Struct, frozen=True):
     detail: dict[str, Any] | None = None
     #: False when the event's ``id`` was already stored with the same content.
     stored: bool = True
+    #: The seqs of the earlier events the result rests on, ascending.
+    evidence: tuple[int, ...] = ()
 
 
 class LicenseView(msgspec.Struct, frozen=True):
@@ -95,6 +99,8 @@ class TraceEntry(msgspec.Struct, frozen=True):
     reason: str | None
     detail: dict[str, Any] | None
     state: str
+    #: The seqs of the earlier events the result rests on, ascending.
+    evidence: tuple[int, ...] = ()
 
 
 class StoredLicense(msgspec.Struct, frozen=True):

@@ -39,6 +39,7 @@ from .events import (
     LicenseRemoved,
     TryAgainClicked,
 )
+from .evidence import merged
 from .journal import Journal
 from .moments import format_time
 from .records import CodeRecord, DeviceRecord, Failure
@@ -153,14 +154,13 @@ class World(State):
         """Fold many events, discarding their results (the fast path of replay)."""
         handlers = self._apply
         count = self.count
-        try:
-            for event in events:
-                # apply(), inlined: one call and two attribute writes less per event.
-                self.last_at = event.at
-                count += 1
-                handlers[type(event)](event)
-        finally:
+        for event in events:
+            # apply(), inlined: one call less per event. The count is the seq
+            # of the event being applied: effects note it as evidence.
+            self.last_at = event.at
+            count += 1
             self.count = count
+            handlers[type(event)](event)
 
     def _fire(self, device: DeviceRecord, trigger: str, code: CodeRef | None) -> Outcome:
         """Take the first branch of the rules table whose guards all pass."""
@@ -168,19 +168,28 @@ class World(State):
         # Looked up once here, not in every guard: replay's cost is mostly
         # memory traffic over hundreds of thousands of records.
         record = None if code is None else self.codes.get(code.sha256)
-        for guards, dest, result, effect, shared in TABLE[device.state][trigger]:
+        for guards, dest, result, effect, shared, witness in TABLE[device.state][trigger]:
             for guard in guards:
                 failure = guard(self, device, code, record)
                 if failure is not None:
                     failed = failure
                     break
             else:
+                if witness is None:  # the common case, kept as lean as before evidence
+                    if effect is not None:
+                        effect(self, device, code, record, failed)
+                    device.state = dest
+                    if shared is not None:
+                        return shared  # outcomes without details are made once, in the table
+                    return Outcome(result, failed[0], failed[1], failed[2])  # type: ignore[index]
+                # The witness looks before the effect changes what it looks at.
+                evidence = witness(self, device, code, record)
                 if effect is not None:
                     effect(self, device, code, record, failed)
                 device.state = dest
                 if shared is not None:
-                    return shared  # outcomes without details are made once, in the table
-                return Outcome(result, failed[0], failed[1])  # type: ignore[index]
+                    return Outcome(result, shared.reason, None, evidence) if evidence else shared
+                return Outcome(result, failed[0], failed[1], merged(evidence, failed[2]))  # type: ignore[index]
         raise AssertionError(f"no rule for {trigger} in state {device.state}")
 
     def _code_issued(self, event: CodeIssued) -> Outcome:
@@ -208,15 +217,19 @@ class World(State):
         record = self.codes[code.sha256]
         record.blocked = True
         record.block_reason = event.reason
+        record.blocked_seq = self.count
         blocked = []
+        activations = []  # the evidence: what gave each blocked device its license
         for device_id in sorted(record.holders):
             device = self.devices[device_id]
             if device.state == "active":
                 if journal is not None:
                     journal.save_device(device_id)
+                if device.license_seq is not None:
+                    activations.append(device.license_seq)
                 self._fire(device, "block", code)
                 blocked.append(device_id)
-        return Outcome("blocked", None, {"blocked_devices": blocked})
+        return Outcome("blocked", None, {"blocked_devices": blocked}, tuple(sorted(activations)))
 
     def _device_registered(self, event: DeviceRegistered) -> Outcome:
         if self._journal is not None:
@@ -225,19 +238,24 @@ class World(State):
             id=event.device,
             registered_at=event.at,  # type: ignore[arg-type]
             app_version=event.app_version,
+            version_seq=self.count,
         )
         return RECORDED
 
     def _app_updated(self, event: AppUpdated) -> Outcome:
         if self._journal is not None:
             self._journal.save_device(event.device)
-        self.devices[event.device].app_version = event.app_version
+        device = self.devices[event.device]
+        device.app_version = event.app_version
+        device.version_seq = self.count
         return RECORDED
 
     def _console_changed(self, event: ConsoleConnectionChanged) -> Outcome:
         if self._journal is not None:
             self._journal.save_device(event.device)
-        self.devices[event.device].connected = event.connected
+        device = self.devices[event.device]
+        device.connected = event.connected
+        device.console_seq = self.count
         return RECORDED
 
     def _code_entered(self, event: CodeEntered) -> Outcome:

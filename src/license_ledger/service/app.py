@@ -36,6 +36,7 @@ from .edge import (
     AccessLoggingApp,
     error_response,
 )
+from .forensic_routes import FORENSIC_ROUTES
 from .inspector import template_config, ui_router
 from .openapi import document_bodies
 from .routes import ROUTES
@@ -105,7 +106,7 @@ def create_app(
             await service.close()
 
     app = AccessLoggingApp(
-        route_handlers=[*ROUTES, documentation_assets, ui_router("/ui")],
+        route_handlers=[*ROUTES, *FORENSIC_ROUTES, documentation_assets, ui_router("/ui")],
         exception_handlers={Exception: error_response},
         lifespan=[lifespan],
         state=State({"service": service}),

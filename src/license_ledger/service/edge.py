@@ -224,22 +224,31 @@ def shown_detail(principal: Principal, detail: dict[str, Any] | None) -> dict[st
     return _redacted(detail, principal.device)
 
 
-def shown(principal: Principal, value: _T) -> _T:
+def shown(principal: Principal, value: _T, own: frozenset[int] = frozenset()) -> _T:
     """What ``principal`` may read of a result, a trace entry, or a list of them.
 
-    Every answer that carries a ``detail`` passes here. A role outside
-    ``SEES_EVERY_DEVICE`` (a device) never reads the names of other devices:
-    seat holders become ``seats_held`` (a count), the devices a CodeBlocked
-    blocked shrink to its own device (or are left out).
+    Every answer that carries a ``detail`` or an ``evidence`` passes here. A
+    role outside ``SEES_EVERY_DEVICE`` (a device) never reads the names of
+    other devices: seat holders become ``seats_held`` (a count), the devices
+    a CodeBlocked blocked shrink to its own device (or are left out). Nor
+    does it read the seqs of events outside its own trace (``own``): the
+    evidence keeps only those (a seat holder's activation, another device's
+    update, a block that did not reach it are left out).
     """
     if principal.role in SEES_EVERY_DEVICE:
         return value
     if isinstance(value, list):
-        return [shown(principal, item) for item in value]  # type: ignore[return-value]
+        return [shown(principal, item, own) for item in value]  # type: ignore[return-value]
+    if not isinstance(value, msgspec.Struct):
+        return value
+    changes: dict[str, Any] = {}
     detail = getattr(value, "detail", None)
-    if isinstance(value, msgspec.Struct) and isinstance(detail, dict):
-        return msgspec.structs.replace(value, detail=_redacted(detail, principal.device))
-    return value
+    if isinstance(detail, dict):
+        changes["detail"] = _redacted(detail, principal.device)
+    evidence = getattr(value, "evidence", None)
+    if evidence:
+        changes["evidence"] = tuple(seq for seq in evidence if seq in own)
+    return msgspec.structs.replace(value, **changes) if changes else value
 
 
 # --- errors: the one place they become HTTP statuses -----------------------------

@@ -80,6 +80,10 @@ _ENUMS: dict[str, dict[str, dict[str, Any]]] = {
         "reason": _enum(REASONS, nullable=True),
     },
     "DeviceStatus": {"state": _enum(STATES), "actions": {"type": "array", "items": _enum(ACTIONS)}},
+    "DeviceState": {"state": _enum(STATES)},
+    "ResultView": {"result": _enum(RESULTS), "reason": _enum(REASONS, nullable=True)},
+    "ChangedEvent": {"type": _enum(EVENT_NAMES)},
+    "InsertedEvent": {"type": _enum(EVENT_NAMES)},
     "LicenseView": {"kind": _enum(KINDS)},
     "BackupView": {"state": _enum(BACKUP_STATES), "failure": _enum(REASONS, nullable=True)},
 }
@@ -104,6 +108,24 @@ class ActionBody(msgspec.Struct, forbid_unknown_fields=True):
 Moment = Annotated[
     str, msgspec.Meta(extra_json_schema={"format": "date-time"}, description="RFC 3339, with Z or an offset")
 ]
+
+
+Seq = Annotated[int, msgspec.Meta(ge=1, le=MAX_WHOLE_NUMBER, description="A stored event's seq")]
+
+
+class InsertBody(msgspec.Struct, forbid_unknown_fields=True):
+    """Events to insert after a seq (0: before the first); each without `at` takes that event's time."""
+
+    after: Annotated[int, msgspec.Meta(ge=0, le=MAX_WHOLE_NUMBER)]
+    events: Annotated[list[AnyEvent], msgspec.Meta(max_length=1000)] = []
+
+
+class WhatIfBody(msgspec.Struct, forbid_unknown_fields=True):
+    """The changes to replay with (at most --max-batch seqs, and inserted events in all), and the moment to compare statuses at (default: now)."""
+
+    drop: Annotated[list[Seq], msgspec.Meta(max_length=1000)] = []
+    insert: Annotated[list[InsertBody], msgspec.Meta(max_length=1000)] = []
+    as_of: Moment | None = None
 
 
 class TickBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -138,6 +160,8 @@ class Error(msgspec.Struct):
     role: str | None = None
     #: 403 and 404: the device asked about.
     device: str | None = None
+    #: 422 of a what-if: the stored seq refused (or after which the refused event was inserted).
+    seq: int | None = None
 
 
 # (method, path) -> (body type or None, whether the body is required, the error statuses)
@@ -154,7 +178,31 @@ _ROUTES: dict[tuple[str, str], tuple[Any, bool, tuple[int, ...]]] = {
     ("get", "/events"): (None, False, (401, 403, 422, 500)),
     ("get", "/verify"): (None, False, (401, 403, 429, 500)),
     ("post", "/tick"): (TickBody, False, _WRITE),
+    ("get", "/devices/{device}/diff"): (None, False, (401, 403, 404, 422, 500)),
+    ("get", "/devices/{device}/first"): (None, False, (401, 403, 404, 422, 500)),
+    ("get", "/devices"): (None, False, (401, 403, 422, 500)),
+    ("post", "/what-if"): (WhatIfBody, False, (401, 403, 413, 422, 429, 500)),
 }
+
+
+def _moment(name: str, description: str, required: bool = False) -> Parameter:
+    return Parameter(
+        name=name,
+        param_in="query",
+        required=required,
+        description=f"{description} (RFC 3339, with Z or an offset, 1970 to before 9000)",
+        schema=Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.DATE_TIME),
+    )
+
+
+def _choice(name: str, values: list[str], description: str) -> Parameter:
+    return Parameter(
+        name=name,
+        param_in="query",
+        description=description,
+        schema=Schema(type=OpenAPIType.STRING, enum=list(values)),
+    )
+
 
 _QUERY: dict[tuple[str, str], list[Parameter]] = {
     ("get", "/devices/{device}/status"): [
@@ -184,6 +232,35 @@ _QUERY: dict[tuple[str, str], list[Parameter]] = {
     ],
 }
 
+_QUERY[("get", "/devices/{device}/diff")] = [
+    _moment("from", "The first moment", required=True),
+    _moment("to", "The second moment, not before `from`; default: now"),
+]
+_QUERY[("get", "/devices/{device}/first")] = [
+    _choice("state", STATES, "The state the status must be in"),
+    _choice("backup_state", BACKUP_STATES, "The state its backup must be in"),
+    _choice("action", ACTIONS, "A button the status must show"),
+    _choice("result", RESULTS, "The result of the event itself"),
+    _choice("reason", REASONS, "The reason of the event's result"),
+    _moment("after", "Search only the events after this moment"),
+]
+_QUERY[("get", "/devices")] = [
+    _choice("state", STATES, "Only the devices in this state"),
+    _moment("as_of", "The moment; default: now"),
+    Parameter(
+        name="after",
+        param_in="query",
+        description="The page after the device with this name (the last one of the page before)",
+        schema=Schema(type=OpenAPIType.STRING, max_length=200),
+    ),
+    Parameter(
+        name="limit",
+        param_in="query",
+        description=f"At most this many devices (default {DEFAULT_FEED}, capped at {FEED_LIMIT})",
+        schema=Schema(type=OpenAPIType.INTEGER, minimum=1, maximum=MAX_WHOLE_NUMBER, default=DEFAULT_FEED),
+    ),
+]
+
 _MEANING = {
     401: "No token, or a token this service does not know",
     403: "The token's role lacks the right (the message names it); nothing was stored",
@@ -191,7 +268,7 @@ _MEANING = {
     413: "The request body is larger than the service accepts; nothing was stored",
     422: "Refused input: the message names the event's position, the field, what was expected and found; "
     "nothing was stored",
-    429: "A verify is already running in this process; ask again after the `Retry-After` seconds",
+    429: "A verify (or a what-if) is already running in this process; ask again after the `Retry-After` seconds",
     500: "A bug, or a token file the service cannot read (`error`: `internal` or `token_file`); "
     "the details go to the service's log only",
 }

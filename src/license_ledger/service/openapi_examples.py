@@ -158,4 +158,120 @@ EXAMPLES: dict[tuple[str, str], tuple[Any, Any]] = {
 }
 
 
+_STATUS_AFTER = {
+    "device": "laptop-1",
+    "as_of": "2027-01-07T00:00:00Z",
+    "state": "active",
+    "license": {
+        "code": "*****-*****-*****-HHHHH",
+        "kind": "commercial",
+        "activated_at": "2027-01-06T09:01:00Z",
+        "expires_at": "2028-01-06T09:01:00Z",
+        "provisional": False,
+    },
+    "backup": None,
+    "actions": ["remove_license"],
+}
+_RENEWED = {
+    "seq": 8,
+    "type": "LicenseExpired",
+    "at": "2027-01-06T09:01:00Z",
+    "result": "renewed",
+    "reason": None,
+    "detail": None,
+    "state": "active",
+    "evidence": [5],
+}
+
+EXAMPLES[("get", "/devices/{device}/diff")] = (
+    None,
+    {
+        "device": "laptop-1",
+        "from": "2027-01-01T00:00:00Z",
+        "to": "2027-01-07T00:00:00Z",
+        "before": {
+            **_STATUS_AFTER,
+            "as_of": "2027-01-01T00:00:00Z",
+            "license": {
+                "code": "*****-*****-*****-DDDDD",
+                "kind": "commercial",
+                "activated_at": "2026-01-06T09:01:00Z",
+                "expires_at": "2027-01-06T09:01:00Z",
+                "provisional": False,
+            },
+            "backup": {
+                "code": "*****-*****-*****-HHHHH",
+                "state": "pending",
+                "added_at": "2026-11-02T12:00:00.123456Z",
+                "failure": None,
+            },
+        },
+        "after": _STATUS_AFTER,
+        "changes": [
+            {
+                "field": "license.code",
+                "before": "*****-*****-*****-DDDDD",
+                "after": "*****-*****-*****-HHHHH",
+                "seq": 8,
+            },
+            {"field": "backup.state", "before": "pending", "after": None, "seq": 8},
+        ],
+        "events": [_RENEWED],
+    },
+)
+EXAMPLES[("get", "/devices/{device}/first")] = (
+    None,
+    {
+        "device": "laptop-1",
+        "seq": 8,
+        "at": "2027-01-06T09:01:00Z",
+        "status": {**_STATUS_AFTER, "as_of": "2027-01-06T09:01:00Z"},
+    },
+)
+EXAMPLES[("get", "/devices")] = (
+    None,
+    [{"device": "laptop-1", "state": "active"}, {"device": "laptop-2", "state": "expired"}],
+)
+EXAMPLES[("post", "/what-if")] = (
+    {"drop": [5], "insert": [], "as_of": "2027-01-07T00:00:00Z"},
+    {
+        "first_divergence": 8,
+        "changed_events": [
+            {
+                "seq": 5,
+                "type": "CodeEntered",
+                "device": "laptop-1",
+                "was": {"result": "backup_added", "reason": None},
+                "now": "dropped",
+            },
+            {
+                "seq": 8,
+                "type": "LicenseExpired",
+                "device": "laptop-1",
+                "was": {"result": "renewed", "reason": None},
+                "now": {"result": "expired", "reason": None},
+            },
+        ],
+        "devices": [
+            {
+                "device": "laptop-1",
+                "was": _STATUS_AFTER,
+                "now": {
+                    **_STATUS_AFTER,
+                    "state": "expired",
+                    "license": {
+                        "code": "*****-*****-*****-DDDDD",
+                        "kind": "commercial",
+                        "activated_at": "2026-01-06T09:01:00Z",
+                        "expires_at": "2027-01-06T09:01:00Z",
+                        "provisional": False,
+                    },
+                },
+            }
+        ],
+        "as_of": "2027-01-07T00:00:00Z",
+        "inserted": [],
+    },
+)
+
 # --- putting it into the document ------------------------------------------------------

@@ -15,7 +15,8 @@ from litestar.enums import HttpMethod
 from ..engine.events import EVENT_TYPES
 from ..engine.moments import parse_moment, utc_now
 from ..engine.views import Appended, DeviceStatus, TraceEntry
-from ..errors import InputRefused
+from ..errors import InputRefused, UnknownDevice
+from ..forensics import decode_evidence
 from ..ledger import Ledger
 from ..store.audit import VerifyReport
 from .edge import (
@@ -34,6 +35,7 @@ from .tokens import (
     READ_EVENTS,
     READ_STATUS,
     READ_TRACE,
+    SEES_EVERY_DEVICE,
     TICK,
     VERIFY,
     Forbidden,
@@ -63,6 +65,8 @@ class FeedEvent(msgspec.Struct, frozen=True):
     hash: str
     #: The event as the log keeps it: codes as fingerprints, never raw.
     payload: dict[str, Any]
+    #: The seqs of the earlier events the result rests on, ascending.
+    evidence: tuple[int, ...] = ()
 
 
 def _service(request: Request[Any, Any, State]) -> _Service:
@@ -109,6 +113,18 @@ def _authorize_batch(principal: Principal, items: list[Any]) -> None:
         raise Forbidden(principal, APPEND_ANY)
 
 
+async def _own_seqs(request: Request[Any, Any, State], principal: Principal) -> frozenset[int]:
+    """The seqs of a device token's own trace: the only evidence it may read (none for other roles)."""
+    if principal.role in SEES_EVERY_DEVICE or principal.device is None:
+        return frozenset()
+    service = _service(request)
+    try:
+        entries = await service.read(Ledger.trace, principal.device)
+    except UnknownDevice:
+        return frozenset()
+    return frozenset(entry.seq for entry in entries)
+
+
 # --- routes --------------------------------------------------------------------
 
 
@@ -141,7 +157,8 @@ async def append_events(request: Request[Any, Any, State]) -> list[Appended]:
     items = batch(await request.body(), service.max_batch)
     _authorize_batch(principal, items)
     check_trust(principal, items, utc_now(), service.max_clock_skew)
-    return shown(principal, await service.append(items))
+    appended = await service.append(items)
+    return shown(principal, appended, await _own_seqs(request, principal))
 
 
 async def _button(request: Request[Any, Any, State], kind: str, allowed: tuple[str, ...]) -> Appended:
@@ -153,7 +170,7 @@ async def _button(request: Request[Any, Any, State], kind: str, allowed: tuple[s
     event = {"type": kind, "device": device, **given}
     check_trust(principal, [event], utc_now(), service.max_clock_skew)
     [appended] = await service.append([event])
-    return shown(principal, appended)
+    return shown(principal, appended, await _own_seqs(request, principal))
 
 
 @post(
@@ -233,7 +250,8 @@ async def device_trace(request: Request[Any, Any, State]) -> list[TraceEntry]:
     device = _device(request)
     require(principal, READ_TRACE, device)
     service = _service(request)
-    return shown(principal, await service.read(Ledger.trace, device))
+    entries = await service.read(Ledger.trace, device)
+    return shown(principal, entries, frozenset(entry.seq for entry in entries))
 
 
 @get(
@@ -261,6 +279,7 @@ async def event_feed(request: Request[Any, Any, State]) -> list[FeedEvent]:
             detail=None if row.detail is None else msgspec.json.decode(row.detail),
             hash=row.hash,
             payload=msgspec.json.decode(row.payload),
+            evidence=decode_evidence(row.evidence),
         )
         for row in rows
     ]

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import anyio.to_thread
 
 from ..engine.events import EVENT_TYPES
+from ..engine.forensics.views import WhatIf
 from ..engine.views import Appended
 from ..errors import LedgerError
 from ..ledger import Ledger
@@ -66,6 +67,7 @@ class _Service:
         self._ledger: Ledger | None = None
         self._lock: asyncio.Lock | None = None
         self._verifying = False
+        self._investigating = False
         self._committer: GroupCommitter | None = None
         #: Read-only ledgers not in use; one is opened when none is left.
         self._readers: list[Ledger] = []
@@ -133,6 +135,25 @@ class _Service:
         finally:
             self._verifying = False
 
+    async def what_if(self, drop: list[int], insert: list[tuple[int, list[Any]]], as_of: Any) -> WhatIf:
+        """A what-if on a read-only connection of its own, outside the lock; one at a time.
+
+        A change near the start of a long log replays all of it: appends and
+        reads go on meanwhile, and a second what-if is refused (429).
+        """
+        if self._investigating:
+            raise Busy(
+                "expected one what-if at a time, found one already running; ask again later",
+                VERIFY_RETRY_AFTER,
+            )
+        self._investigating = True
+        try:
+            return await anyio.to_thread.run_sync(
+                partial(_what_if_file, self.ledger_path, drop, insert, as_of)
+            )
+        finally:
+            self._investigating = False
+
     def authenticate(self, header: str | None) -> Principal:
         if self.tokens is None:
             return Principal("admin")
@@ -184,6 +205,13 @@ class _Service:
             else:
                 if appended:
                     SERVICE_LOG.info("tick appended %d LicenseExpired event(s)", len(appended))
+
+
+def _what_if_file(
+    path: str | Path, drop: list[int], insert: list[tuple[int, list[Any]]], as_of: Any
+) -> WhatIf:
+    with Ledger.open(path, read_only=True) as ledger:
+        return ledger.what_if(drop=drop, insert=insert, as_of=as_of)
 
 
 def _verify_file(path: str | Path) -> VerifyReport:

@@ -59,6 +59,10 @@ READ_STATUS = "read status"
 READ_TRACE = "read trace"
 READ_EVENTS = "read events"
 VERIFY = "verify"
+#: ``diff`` and ``first`` of a device (a device token: of itself only).
+READ_HISTORY = "read history"
+#: ``devices`` and ``what-if``: questions about every device.
+INVESTIGATE = "investigate"
 TICK = "tick"
 #: Appending events of some type: what a batch needs when no event in it names a type.
 APPEND_ANY = "append events"
@@ -78,8 +82,8 @@ _USER = ("CodeEntered", "TryAgainClicked", "ActivateNowClicked", "LicenseRemoved
 RIGHTS: dict[str, frozenset[str]] = {
     "vendor": frozenset(append_right(t) for t in _VENDOR),
     "system": frozenset([*(append_right(t) for t in _SYSTEM), TICK]),
-    "device": frozenset([*(append_right(t) for t in _USER), READ_STATUS, READ_TRACE]),
-    "auditor": frozenset([READ_STATUS, READ_TRACE, READ_EVENTS, VERIFY]),
+    "device": frozenset([*(append_right(t) for t in _USER), READ_STATUS, READ_TRACE, READ_HISTORY]),
+    "auditor": frozenset([READ_STATUS, READ_TRACE, READ_EVENTS, VERIFY, READ_HISTORY, INVESTIGATE]),
     "admin": frozenset(
         [
             *(append_right(t) for t in _VENDOR + _SYSTEM + _USER),
@@ -88,6 +92,8 @@ RIGHTS: dict[str, frozenset[str]] = {
             READ_TRACE,
             READ_EVENTS,
             VERIFY,
+            READ_HISTORY,
+            INVESTIGATE,
         ]
     ),
 }

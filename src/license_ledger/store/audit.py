@@ -178,24 +178,45 @@ def _event_batches(backend: Backend, at_most: str | None) -> Iterator[list[AnyEv
             yield [decode_stored(payload, version) for version, payload in batch]
 
 
-def rebuild(backend: Backend, progress: Callable[[int], None] | None = None) -> World:
-    """Derive the whole projection anew from the log and store it (inside a write transaction)."""
+def rebuild(
+    backend: Backend,
+    progress: Callable[[int], None] | None = None,
+    *,
+    snapshot_every: int = 0,
+    keep: int = 1,
+) -> World:
+    """Derive the whole projection anew from the log and store it (inside a write transaction).
+
+    Snapshots are taken at the head and, every ``snapshot_every`` events,
+    at the ``keep - 1`` multiples before it (those an append would have kept).
+    """
     world = World()
+    head, head_hash = backend.head()
+    wanted = _snapshot_points(head, snapshot_every, keep)
 
     def projected() -> Iterator[Projected]:
         for seq, _, rows in replay_rows(world, backend.numbered_payloads()):
             if progress is not None and not seq % _BATCH:
                 progress(_BATCH)
             yield rows
+            if seq in wanted:
+                at_seq = next(iter(backend.events(after=seq - 1, limit=1)))
+                backend.save_snapshot(make_snapshot(world, at_seq.hash), keep)
 
     with bulk():
         backend.replace_projection(projected())
     if progress is not None:
         progress(world.count % _BATCH)
-    head, head_hash = backend.head()
     if head and head_hash is not None:
-        backend.save_snapshot(make_snapshot(world, head_hash))
+        backend.save_snapshot(make_snapshot(world, head_hash), keep)
     return world
+
+
+def _snapshot_points(head: int, every: int, keep: int) -> set[int]:
+    if every <= 0 or keep <= 1:
+        return set()
+    last = (head - 1) // every * every  # the last multiple before the head
+    return {seq for seq in range(last, last - (keep - 1) * every, -every) if seq > 0}
 
 
 # --- verify ------------------------------------------------------------------------------
@@ -224,8 +245,8 @@ def _verify(
     stored_results = iter(backend.results())
     stored_statuses = iter(backend.statuses())
     next_status = next(stored_statuses, None)
-    snapshot = backend.snapshot()
-    snapshot_seq = -1 if snapshot is None else snapshot.seq
+    snapshots = backend.snapshot_seqs()
+    checked = set(snapshots)
     seq = 0
 
     def bad(at: int, problem: str) -> VerifyReport:
@@ -286,7 +307,8 @@ def _verify(
                 next_status = next(stored_statuses, None)
             if stored_here != statuses:
                 return bad(seq, _status_problem(seq, stored_here, statuses))
-        if seq == snapshot_seq:
+        if seq in checked:
+            snapshot = backend.snapshot(up_to=seq)
             assert snapshot is not None
             problem = _snapshot_problem(snapshot, row_hash, world)
             if problem is not None:
@@ -303,8 +325,8 @@ def _verify(
             f"the projection holds seq {beyond}, beyond the last event (seq {seq}): "
             "events were removed from the end of the log",
         )
-    if snapshot is not None and snapshot.seq > seq:
-        return bad(seq + 1, f"a snapshot claims seq {snapshot.seq}, beyond the last event (seq {seq})")
+    if snapshots and snapshots[-1] > seq:
+        return bad(seq + 1, f"a snapshot claims seq {snapshots[-1]}, beyond the last event (seq {seq})")
     head_hash = previous if seq else None
     if expect_head is None:
         return VerifyReport(True, seq, seq, head_hash, unproven=UNPROVEN)
@@ -328,7 +350,9 @@ def _column_problem(row: StoredEvent, event: AnyEvent) -> str:
     return f"column {column} says {getattr(row, column)!r}, the payload {value!r}"
 
 
-def _result_problem(stored: tuple[int, str, str | None, str | None] | None, derived: ResultRow) -> str:
+def _result_problem(
+    stored: tuple[int, str, str | None, str | None, str | None] | None, derived: ResultRow
+) -> str:
     if stored is None or stored[0] != derived.seq:
         return "no stored result for this event (the projection is incomplete: `rebuild` derives it)"
     stored_row = ResultRow(*stored)
@@ -336,6 +360,8 @@ def _result_problem(stored: tuple[int, str, str | None, str | None] | None, deri
         f"stored result {stored_row.result}/{stored_row.reason} differs from replay {derived.result}/{derived.reason}"
         if (stored_row.result, stored_row.reason) != (derived.result, derived.reason)
         else "the stored details of this result differ from replay"
+        if stored_row.detail != derived.detail
+        else "the stored evidence of this result differs from replay"
     )
 
 

@@ -26,6 +26,7 @@ from psycopg import sql
 from ..engine.moments import format_time, utc_now
 from ..errors import DamagedLedger, LedgerError, NeedsMigration, NewerSchema, NotALedger
 from . import postgres_schema
+from .postgres_forensics import PostgresForensics
 from .postgres_location import PostgresLocation, first_line, synchronous_commit
 from .postgres_reads import FACT_COLUMNS as _FACT_COLUMNS
 from .postgres_reads import PAGE as _PAGE
@@ -44,7 +45,7 @@ _LOCK_CLASS = 0x4C4C  # "LL"
 SESSION_TIMEOUT_S = 60
 
 
-class PostgresBackend(PostgresReads):
+class PostgresBackend(PostgresReads, PostgresForensics):
     """A ledger in a PostgreSQL schema.
 
     ``mode``: ``create`` creates the schema's tables on first use, ``write``
@@ -66,6 +67,8 @@ class PostgresBackend(PostgresReads):
         )
         #: The store schema version the store had when opened.
         self.found_version = postgres_schema.STORE_SCHEMA_VERSION
+        #: True when the derived tables were written by an earlier license-ledger (``rebuild`` renews them).
+        self.projection_outdated = False
         self._conn: psycopg.Connection[Any] | None = None
         #: The session of the transaction in progress: never swapped for another inside it.
         self._pinned: psycopg.Connection[Any] | None = None
@@ -171,6 +174,14 @@ class PostgresBackend(PostgresReads):
                 f"license-ledger understands ({current}); upgrade license-ledger"
             )
         self.found_version = version
+        self.projection_outdated = version == current and postgres_schema.projection_outdated(
+            self.conn, self.schema
+        )
+        if self.projection_outdated and self.mode == "read":
+            raise NeedsMigration(
+                f"{self.location}: its results were derived by an earlier license-ledger (without "
+                f"evidence); run `license-ledger rebuild --db '{self.location}'` first"
+            )
         if version < current and self.mode == "read":
             raise NeedsMigration(
                 f"{self.location}: written by an older license-ledger (store schema {version}); "
@@ -263,7 +274,7 @@ class PostgresBackend(PostgresReads):
         self._write_rows(
             [
                 ("events", _FACT_COLUMNS, fact_rows),
-                ("event_results", "seq, result, reason, detail", results),
+                ("event_results", "seq, result, reason, detail, evidence", results),
                 ("status_after", "device, seq, state, status", statuses),
             ],
             notice,
@@ -296,6 +307,9 @@ class PostgresBackend(PostgresReads):
 
     def replace_projection(self, rows: Iterable[tuple[ResultRow, list[StatusRow]]]) -> None:
         # DELETE, not TRUNCATE: readers keep reading the old projection until the commit.
+        if self.projection_outdated:
+            postgres_schema.renew_derived(self.conn, self.schema)
+            self.projection_outdated = False
         for table in ("event_results", "status_after", "snapshots"):
             self.conn.execute(self._q(f"DELETE FROM {{s}}.{table}"))
         results: list[ResultRow] = []
@@ -311,16 +325,26 @@ class PostgresBackend(PostgresReads):
     def _write_projection(self, results: list[ResultRow], statuses: list[StatusRow]) -> None:
         self._write_rows(
             [
-                ("event_results", "seq, result, reason, detail", results),
+                ("event_results", "seq, result, reason, detail, evidence", results),
                 ("status_after", "device, seq, state, status", statuses),
             ]
         )
 
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        self.conn.execute(self._q("DELETE FROM {s}.snapshots"))
+    def save_snapshot(self, snapshot: Snapshot, keep: int = 1) -> None:
         self.conn.execute(
-            self._q("INSERT INTO {s}.snapshots (seq, chain_hash, format, world) VALUES (%s, %s, %s, %s)"),
+            self._q(
+                "INSERT INTO {s}.snapshots (seq, chain_hash, format, world) VALUES (%s, %s, %s, %s) "
+                "ON CONFLICT (seq) DO UPDATE SET chain_hash = EXCLUDED.chain_hash, "
+                "format = EXCLUDED.format, world = EXCLUDED.world"
+            ),
             (snapshot.seq, snapshot.chain_hash, snapshot.format, snapshot.world),
+        )
+        self.conn.execute(
+            self._q(
+                "DELETE FROM {s}.snapshots WHERE seq NOT IN "
+                "(SELECT seq FROM {s}.snapshots ORDER BY seq DESC LIMIT %s)"
+            ),
+            (max(keep, 1),),
         )
 
     # --- following other nodes ---------------------------------------------------

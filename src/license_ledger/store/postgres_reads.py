@@ -21,6 +21,7 @@ FACT_COLUMNS = "seq, type, at, device, idempotency_key, schema_version, payload,
 #: Rows per page when streaming the log (keyset pages on seq: any size of log in bounded memory).
 PAGE = 10_000
 _PAGE = PAGE
+_LARGEST = 2**63 - 1
 _FACT_COLUMNS = FACT_COLUMNS
 
 
@@ -67,7 +68,7 @@ class PostgresReads:
         prefixed = ", ".join(f"e.{c}" for c in _FACT_COLUMNS.split(", "))
         cursor = self.conn.execute(
             self._q(
-                f"SELECT {prefixed}, r.result, r.reason, r.detail FROM {{s}}.events e "
+                f"SELECT {prefixed}, r.result, r.reason, r.detail, r.evidence FROM {{s}}.events e "
                 "JOIN {s}.event_results r ON r.seq = e.seq WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
             ),
             (after, limit),
@@ -95,11 +96,12 @@ class PostgresReads:
         query = f"SELECT {_FACT_COLUMNS} FROM {{s}}.events WHERE seq > %s ORDER BY seq LIMIT %s"
         return self._pages(query, 0)
 
-    def results(self) -> Iterator[tuple[int, str, str | None, str | None]]:
+    def results(self, after: int = 0) -> Iterator[tuple[int, str, str | None, str | None, str | None]]:
         query = (
-            "SELECT seq, result, reason, detail FROM {s}.event_results WHERE seq > %s ORDER BY seq LIMIT %s"
+            "SELECT seq, result, reason, detail, evidence FROM {s}.event_results "
+            "WHERE seq > %s ORDER BY seq LIMIT %s"
         )
-        return self._pages(query, -1)
+        return self._pages(query, after)
 
     def statuses(self) -> Iterator[tuple[str, int, str, bytes | None]]:
         # Keyset pages on (seq, device): a block may give one event several rows.
@@ -128,7 +130,8 @@ class PostgresReads:
 
     def result_of(self, seq: int) -> ResultRow | None:
         row = self.conn.execute(
-            self._q("SELECT seq, result, reason, detail FROM {s}.event_results WHERE seq = %s"), (seq,)
+            self._q("SELECT seq, result, reason, detail, evidence FROM {s}.event_results WHERE seq = %s"),
+            (seq,),
         ).fetchone()
         return None if row is None else ResultRow(*row)
 
@@ -157,19 +160,29 @@ class PostgresReads:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def device_trace(self, device: str) -> list[TraceRow]:
+    def device_trace(
+        self, device: str, after_at: str | None = None, at_most: str | None = None
+    ) -> list[TraceRow]:
         cursor = self.conn.execute(
             self._q(
-                "SELECT s.seq, e.type, e.at, r.result, r.reason, r.detail, s.state FROM {s}.status_after s "
-                "JOIN {s}.events e ON e.seq = s.seq JOIN {s}.event_results r ON r.seq = s.seq "
-                "WHERE s.device = %s ORDER BY s.seq"
+                "SELECT s.seq, e.type, e.at, r.result, r.reason, r.detail, s.state, r.evidence "
+                "FROM {s}.status_after s JOIN {s}.events e ON e.seq = s.seq "
+                "JOIN {s}.event_results r ON r.seq = s.seq "
+                "WHERE s.device = %s AND e.at > %s AND e.at <= %s ORDER BY s.seq"
             ),
-            (device,),
+            (device, after_at or "", at_most or "~"),
         )
         return [TraceRow(*row) for row in cursor]
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self, up_to: int | None = None) -> Snapshot | None:
         row = self.conn.execute(
-            self._q("SELECT seq, chain_hash, format, world FROM {s}.snapshots ORDER BY seq DESC LIMIT 1")
+            self._q(
+                "SELECT seq, chain_hash, format, world FROM {s}.snapshots WHERE seq <= %s "
+                "ORDER BY seq DESC LIMIT 1"
+            ),
+            (_LARGEST if up_to is None else up_to,),
         ).fetchone()
         return None if row is None else Snapshot(row[0], row[1], row[2], bytes(row[3]))
+
+    def snapshot_seqs(self) -> list[int]:
+        return [row[0] for row in self.conn.execute(self._q("SELECT seq FROM {s}.snapshots ORDER BY seq"))]

@@ -24,6 +24,8 @@ __all__ = [
     "TABLES",
     "create",
     "migrate_facts",
+    "projection_outdated",
+    "renew_derived",
     "valid_schema_name",
 ]
 
@@ -80,7 +82,8 @@ CREATE TABLE {s}.event_results (
     seq bigint PRIMARY KEY,
     result text NOT NULL,
     reason text,
-    detail text
+    detail text,
+    evidence text
 );
 CREATE TABLE {s}.status_after (
     device text NOT NULL,
@@ -89,6 +92,8 @@ CREATE TABLE {s}.status_after (
     status bytea,
     PRIMARY KEY (device, seq)
 );
+-- Forensics: a device's first status in a state, and every device's latest state up to a seq.
+CREATE INDEX status_after_by_state ON {s}.status_after (device, state, seq);
 CREATE TABLE {s}.snapshots (
     seq bigint PRIMARY KEY,
     chain_hash text NOT NULL,
@@ -96,7 +101,8 @@ CREATE TABLE {s}.snapshots (
     world bytea NOT NULL
 );
 CREATE VIEW {s}.event_list AS
-    SELECT e.seq, e.at, e.type, e.device, r.result, r.reason, r.detail, e.idempotency_key, e.payload
+    SELECT e.seq, e.at, e.type, e.device, r.result, r.reason, r.detail, r.evidence, e.idempotency_key,
+        e.payload
     FROM {s}.events e LEFT JOIN {s}.event_results r ON r.seq = e.seq;
 CREATE VIEW {s}.current_status AS
     SELECT DISTINCT ON (s.device) s.device, s.seq AS since_seq, e.at AS since, s.state
@@ -122,6 +128,32 @@ def create(conn: Connection, schema: str, applied_at: str) -> None:
         sql.SQL("INSERT INTO {s}.schema_version (version, applied_at) VALUES (%s, %s)").format(s=s),
         (STORE_SCHEMA_VERSION, applied_at),
     )
+
+
+#: Brings derived tables written before results had evidence to the current ones (idempotent).
+_RENEW_DERIVED = """
+ALTER TABLE {s}.event_results ADD COLUMN IF NOT EXISTS evidence text;
+CREATE INDEX IF NOT EXISTS status_after_by_state ON {s}.status_after (device, state, seq);
+CREATE OR REPLACE VIEW {s}.event_list AS
+    SELECT e.seq, e.at, e.type, e.device, r.result, r.reason, r.detail, r.evidence, e.idempotency_key,
+        e.payload
+    FROM {s}.events e LEFT JOIN {s}.event_results r ON r.seq = e.seq;
+"""
+
+
+def projection_outdated(conn: Connection, schema: str) -> bool:
+    """True when the derived tables predate the current ones (results without evidence)."""
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'event_results' AND column_name = 'evidence'",
+        (schema,),
+    ).fetchone()
+    return row is not None and row[0] == 0
+
+
+def renew_derived(conn: Connection, schema: str) -> None:
+    """Give derived tables of an earlier version today's columns (inside a write transaction)."""
+    conn.execute(sql.SQL(_RENEW_DERIVED).format(s=sql.Identifier(schema)))
 
 
 def migrate_facts(conn: Connection, schema: str, version: int, applied_at: str) -> None:

@@ -140,7 +140,8 @@ class LastStatus:
 def derive(world: World, seq: int, event: Event, outcome: Outcome, last: LastStatus) -> Projected:
     """The projection of event ``seq``, given the world right after applying it."""
     detail = None if outcome.detail is None else _json.encode(outcome.detail).decode()
-    result = ResultRow(seq, outcome.result, outcome.reason, detail)
+    evidence = _json.encode(outcome.evidence).decode() if outcome.evidence else None
+    result = ResultRow(seq, outcome.result, outcome.reason, detail, evidence)
     device: str | None = getattr(event, "device", None)
     if device is not None:
         record = world.devices[device]

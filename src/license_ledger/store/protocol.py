@@ -61,6 +61,8 @@ class ResultRow(NamedTuple):
     reason: str | None
     #: What the checks compared (JSON), to answer "why".
     detail: str | None
+    #: The seqs of the earlier events the result rests on (a JSON array; None when there are none).
+    evidence: str | None = None
 
 
 class StatusRow(NamedTuple):
@@ -88,6 +90,7 @@ class TraceRow(msgspec.Struct, frozen=True):
     reason: str | None
     detail: str | None
     state: str
+    evidence: str | None = None
 
 
 class FeedRow(StoredEvent, frozen=True):
@@ -96,6 +99,7 @@ class FeedRow(StoredEvent, frozen=True):
     result: str
     reason: str | None
     detail: str | None
+    evidence: str | None = None
 
 
 class Snapshot(msgspec.Struct, frozen=True):
@@ -167,8 +171,9 @@ class Backend(Protocol):
         """(seq, schema version, payload) in seq order."""
         ...
 
-    def results(self) -> Iterator[tuple[int, str, str | None, str | None]]:
-        """Every stored result ``(seq, result, reason, detail)``, in seq order."""
+    def results(self, after: int = 0) -> Iterator[tuple[int, str, str | None, str | None, str | None]]:
+        """Every stored result ``(seq, result, reason, detail, evidence)`` from seq ``after + 1``, in
+        seq order."""
         ...
 
     def statuses(self) -> Iterator[tuple[str, int, str, bytes | None]]:
@@ -194,20 +199,67 @@ class Backend(Protocol):
         """The last ``status`` stored for a device (None for a device without rows)."""
         ...
 
-    def device_trace(self, device: str) -> list[TraceRow]:
-        """Every event that concerns a device, with its result and the status after, in order."""
+    def device_trace(
+        self, device: str, after_at: str | None = None, at_most: str | None = None
+    ) -> list[TraceRow]:
+        """Every event that concerns a device (after ``after_at``, at or before ``at_most``),
+        with its result and the state after, in order."""
         ...
 
     def replace_projection(self, rows: Iterable[tuple[ResultRow, list[StatusRow]]]) -> None:
         """Drop the projection and store ``rows`` instead (inside a write transaction)."""
         ...
 
-    def snapshot(self) -> Snapshot | None:
-        """The latest saved world."""
+    def snapshot(self, up_to: int | None = None) -> Snapshot | None:
+        """The latest saved world (at or before seq ``up_to``)."""
         ...
 
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        """Replace the saved world (inside a write transaction)."""
+    def snapshot_seqs(self) -> list[int]:
+        """The seqs of the saved worlds, ascending."""
+        ...
+
+    def save_snapshot(self, snapshot: Snapshot, keep: int = 1) -> None:
+        """Save a world, keeping only the ``keep`` latest (inside a write transaction)."""
+        ...
+
+    #: True when the derived tables were written by an earlier version (``rebuild`` renews them).
+    projection_outdated: bool
+
+    # --- forensics: indexed reads of the projection ----------------------------------
+
+    def seq_at(self, at_most: str) -> int:
+        """The last seq whose time is at or before ``at_most`` (0: none)."""
+        ...
+
+    def status_rows(
+        self,
+        device: str,
+        after: int = 0,
+        up_to: int | None = None,
+        *,
+        state: str | None = None,
+        result: str | None = None,
+        reason: str | None = None,
+    ) -> Iterator[tuple[int, str, str, bytes]]:
+        """The device's status rows ``(seq, at, state, status)`` after seq ``after`` up to ``up_to``,
+        in seq order; only those in ``state``, or after an event with that ``result`` and ``reason``.
+        ``at`` is the event's time; ``status`` the last one stored for the device up to the row."""
+        ...
+
+    def status_before(self, device: str, up_to: int) -> tuple[int, str, str, bytes] | None:
+        """The device's latest status row ``(seq, at, state, status)`` at or before seq ``up_to``."""
+        ...
+
+    def latest_statuses(self, devices: list[str], up_to: int) -> dict[str, tuple[str, bytes]]:
+        """Each device's latest ``(state, status)`` at or before seq ``up_to``; devices without one
+        left out."""
+        ...
+
+    def states(
+        self, up_to: int, state: str | None = None, after: str = "", limit: int | None = None
+    ) -> list[tuple[str, str]]:
+        """Each device's state after its last event up to seq ``up_to``, by device name after
+        ``after``; only those in ``state``; at most ``limit``."""
         ...
 
     def close(self) -> None: ...

@@ -24,17 +24,19 @@ from ..engine.moments import format_time, utc_now
 from ..errors import DamagedLedger, LedgerError, NeedsMigration, NewerSchema, NotALedger
 from . import sqlite_schema
 from .protocol import FeedRow, Mode, ResultRow, Snapshot, StatusRow, StoredEvent, TraceRow
+from .sqlite_forensics import SQLiteForensics
 from .writer_lock import WriterLock
 
 __all__ = ["Mode", "SQLiteBackend"]
 
 _FACT_COLUMNS = "seq, type, at, device, idempotency_key, schema_version, payload, hash"
 _CHUNK = 10_000
+_LARGEST = 2**63 - 1
 #: How long a writer waits for the others (seconds) before it fails with "database is locked".
 _BUSY_TIMEOUT_S = 60
 
 
-class SQLiteBackend:
+class SQLiteBackend(SQLiteForensics):
     """A ledger in one SQLite file (WAL mode).
 
     ``mode``: ``create`` opens or creates a file for writing (migrating an
@@ -57,6 +59,8 @@ class SQLiteBackend:
         self._marks = dict(marks or {})
         #: The store schema version the file had when opened (older ones are migrated by the Ledger).
         self.found_version = sqlite_schema.STORE_SCHEMA_VERSION
+        #: True when the derived tables were written by an earlier license-ledger (``rebuild`` renews them).
+        self.projection_outdated = False
         self._identity: tuple[int, int] | None = None
         self._writer_lock = WriterLock(self.path, timeout=_BUSY_TIMEOUT_S)
         self._refuse_path()
@@ -162,6 +166,12 @@ class SQLiteBackend:
                 f"license-ledger understands ({current}); upgrade license-ledger"
             )
         self.found_version = version
+        self.projection_outdated = version == current and sqlite_schema.projection_outdated(self._conn)
+        if self.projection_outdated and self.mode == "read":
+            raise NeedsMigration(
+                f"{self.path}: its results were derived by an earlier license-ledger (without evidence); "
+                f"run `license-ledger rebuild --db {self.path}` first (it keeps every event and the chain head)"
+            )
         if version < current and self.mode == "read":
             raise NeedsMigration(
                 f"{self.path}: written by an older license-ledger (store schema {version}); "
@@ -240,7 +250,7 @@ class SQLiteBackend:
     def _insert_projection(self, results: list[ResultRow], statuses: list[StatusRow]) -> None:
         # Rows are tuples already. (Sorting statuses by key first was measured: no gain.)
         self._conn.executemany(
-            "INSERT INTO event_results (seq, result, reason, detail) VALUES (?,?,?,?)", results
+            "INSERT INTO event_results (seq, result, reason, detail, evidence) VALUES (?,?,?,?,?)", results
         )
         if statuses:
             self._conn.executemany(
@@ -248,8 +258,9 @@ class SQLiteBackend:
             )
 
     def replace_projection(self, rows: Iterable[tuple[ResultRow, list[StatusRow]]]) -> None:
-        for table in ("event_results", "status_after", "snapshots"):
-            self._conn.execute(f"DELETE FROM {table}")
+        # Dropped and created anew: a file whose derived tables an earlier version wrote gets today's.
+        sqlite_schema.recreate_derived(self._conn)
+        self.projection_outdated = False
         results: list[ResultRow] = []
         statuses: list[StatusRow] = []
         for result, changed in rows:
@@ -260,11 +271,14 @@ class SQLiteBackend:
                 results, statuses = [], []
         self._insert_projection(results, statuses)
 
-    def save_snapshot(self, snapshot: Snapshot) -> None:
-        self._conn.execute("DELETE FROM snapshots")
+    def save_snapshot(self, snapshot: Snapshot, keep: int = 1) -> None:
         self._conn.execute(
-            "INSERT INTO snapshots (seq, chain_hash, format, world) VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO snapshots (seq, chain_hash, format, world) VALUES (?, ?, ?, ?)",
             (snapshot.seq, snapshot.chain_hash, snapshot.format, snapshot.world),
+        )
+        self._conn.execute(
+            "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?)",
+            (max(keep, 1),),
         )
 
     # --- reading -------------------------------------------------------------
@@ -286,7 +300,7 @@ class SQLiteBackend:
     def feed(self, after: int = 0, limit: int | None = None) -> list[FeedRow]:
         prefixed = ", ".join(f"e.{c}" for c in _FACT_COLUMNS.split(", "))
         cursor = self._conn.execute(
-            f"SELECT {prefixed}, r.result, r.reason, r.detail FROM events e "
+            f"SELECT {prefixed}, r.result, r.reason, r.detail, r.evidence FROM events e "
             "JOIN event_results r ON r.seq = e.seq WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
             (after, -1 if limit is None else limit),
         )
@@ -337,8 +351,11 @@ class SQLiteBackend:
             "SELECT seq, schema_version, payload FROM events WHERE seq > ? ORDER BY seq", (after,)
         )
 
-    def results(self) -> Iterator[tuple[int, str, str | None, str | None]]:
-        return self._conn.execute("SELECT seq, result, reason, detail FROM event_results ORDER BY seq")
+    def results(self, after: int = 0) -> Iterator[tuple[int, str, str | None, str | None, str | None]]:
+        return self._conn.execute(
+            "SELECT seq, result, reason, detail, evidence FROM event_results WHERE seq > ? ORDER BY seq",
+            (after,),
+        )
 
     def statuses(self) -> Iterator[tuple[str, int, str, bytes | None]]:
         return self._conn.execute("SELECT device, seq, state, status FROM status_after ORDER BY seq, device")
@@ -352,7 +369,7 @@ class SQLiteBackend:
 
     def result_of(self, seq: int) -> ResultRow | None:
         row = self._conn.execute(
-            "SELECT seq, result, reason, detail FROM event_results WHERE seq = ?", (seq,)
+            "SELECT seq, result, reason, detail, evidence FROM event_results WHERE seq = ?", (seq,)
         ).fetchone()
         return None if row is None else ResultRow(*row)
 
@@ -375,20 +392,26 @@ class SQLiteBackend:
         ).fetchone()
         return None if row is None else row[0]
 
-    def device_trace(self, device: str) -> list[TraceRow]:
+    def device_trace(
+        self, device: str, after_at: str | None = None, at_most: str | None = None
+    ) -> list[TraceRow]:
         cursor = self._conn.execute(
-            "SELECT s.seq, e.type, e.at, r.result, r.reason, r.detail, s.state FROM status_after s "
-            "JOIN events e ON e.seq = s.seq JOIN event_results r ON r.seq = s.seq "
-            "WHERE s.device = ? ORDER BY s.seq",
-            (device,),
+            "SELECT s.seq, e.type, e.at, r.result, r.reason, r.detail, s.state, r.evidence "
+            "FROM status_after s CROSS JOIN events e ON e.seq = s.seq JOIN event_results r ON r.seq = s.seq "
+            "WHERE s.device = ? AND e.at > ? AND e.at <= ? ORDER BY s.seq",
+            (device, after_at or "", at_most or "~"),
         )
         return [TraceRow(*row) for row in cursor]
 
-    def snapshot(self) -> Snapshot | None:
+    def snapshot(self, up_to: int | None = None) -> Snapshot | None:
         row = self._conn.execute(
-            "SELECT seq, chain_hash, format, world FROM snapshots ORDER BY seq DESC LIMIT 1"
+            "SELECT seq, chain_hash, format, world FROM snapshots WHERE seq <= ? ORDER BY seq DESC LIMIT 1",
+            (_LARGEST if up_to is None else up_to,),
         ).fetchone()
         return None if row is None else Snapshot(*row)
+
+    def snapshot_seqs(self) -> list[int]:
+        return [row[0] for row in self._conn.execute("SELECT seq FROM snapshots ORDER BY seq")]
 
     def close(self) -> None:
         self._conn.close()

@@ -12,7 +12,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping
 
-__all__ = ["FORMAT", "STORE_SCHEMA_VERSION", "create", "migrate_facts", "statements"]
+__all__ = [
+    "FORMAT",
+    "STORE_SCHEMA_VERSION",
+    "create",
+    "migrate_facts",
+    "projection_outdated",
+    "recreate_derived",
+    "statements",
+]
 
 #: The version of the tables below; a newer file is refused, an older one migrated.
 STORE_SCHEMA_VERSION = 2
@@ -51,7 +59,8 @@ CREATE TABLE event_results (
     seq INTEGER PRIMARY KEY,
     result TEXT NOT NULL,
     reason TEXT,
-    detail TEXT
+    detail TEXT,
+    evidence TEXT
 );
 CREATE TABLE status_after (
     device TEXT NOT NULL,
@@ -60,6 +69,9 @@ CREATE TABLE status_after (
     status BLOB,
     PRIMARY KEY (device, seq)
 ) WITHOUT ROWID;
+-- Forensics: a device's first status in a state (device, state, seq), and every
+-- device's latest state up to a seq (covering: the packed status is never read).
+CREATE INDEX status_after_by_state ON status_after(device, state);
 CREATE TABLE snapshots (
     seq INTEGER PRIMARY KEY,
     chain_hash TEXT NOT NULL,
@@ -67,7 +79,8 @@ CREATE TABLE snapshots (
     world BLOB NOT NULL
 );
 CREATE VIEW event_list AS
-    SELECT e.seq, e.at, e.type, e.device, r.result, r.reason, r.detail, e.idempotency_key, e.payload
+    SELECT e.seq, e.at, e.type, e.device, r.result, r.reason, r.detail, r.evidence, e.idempotency_key,
+        e.payload
     FROM events e LEFT JOIN event_results r ON r.seq = e.seq;
 CREATE VIEW current_status AS
     SELECT s.device, s.seq AS since_seq, e.at AS since, s.state
@@ -87,6 +100,24 @@ def statements(script: str) -> list[str]:
             parts.append(current.strip())
             current = ""
     return parts
+
+
+def projection_outdated(conn: sqlite3.Connection) -> bool:
+    """True when the derived tables predate the current ones (results without evidence, or
+    statuses stored whole with their time)."""
+    results = {row[1] for row in conn.execute("PRAGMA table_info(event_results)")}
+    statuses = {row[1] for row in conn.execute("PRAGMA table_info(status_after)")}
+    return bool(results) and ("evidence" not in results or "at" in statuses)
+
+
+def recreate_derived(conn: sqlite3.Connection) -> None:
+    """Drop the derived tables and views and create them anew, empty (inside a write transaction)."""
+    for view in ("event_list", "current_status"):
+        conn.execute(f"DROP VIEW IF EXISTS {view}")
+    for table in ("event_results", "status_after", "snapshots"):
+        conn.execute(f"DROP TABLE IF EXISTS {table}")
+    for statement in statements(_DERIVED):
+        conn.execute(statement)
 
 
 def create(conn: sqlite3.Connection, applied_at: str, marks: Mapping[str, str] | None = None) -> None:

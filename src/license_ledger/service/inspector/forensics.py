@@ -3,8 +3,9 @@
 The library does the forensics; the pages only show it. Each hook below is
 the one place a page asks for it, and each template has the block that
 shows its answer (``evidence`` in the timeline and on the event page,
-``diff`` and ``what_if`` on the device page). Until the library offers a
-piece, its hook answers "nothing" and its block stays empty.
+``diff`` and ``what_if`` on the device page). The library offers all three;
+the device page's diff and what-if forms are not drawn yet, so their flags
+stay off and their blocks empty.
 """
 
 from __future__ import annotations
@@ -12,25 +13,41 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
+from ...engine.forensics.views import Diff, WhatIf
 from ...ledger import Ledger
+
+_seqs = msgspec.json.Decoder(list[int])
 
 __all__ = ["diff", "evidence", "what_if"]
 
 
 def evidence(result: object) -> list[int]:
-    """The earlier seqs a result or trace entry rests on, as its ``evidence`` field lists them (or none)."""
+    """The earlier seqs a result or trace entry rests on, as its ``evidence`` field lists them (or none).
+
+    A trace entry carries them as seqs, a stored row (the feed) as its JSON array.
+    """
     found = getattr(result, "evidence", None)
-    return [seq for seq in found if isinstance(seq, int)] if isinstance(found, list) else []
+    if isinstance(found, str):
+        try:
+            found = _seqs.decode(found)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            return []
+    return [seq for seq in found if isinstance(seq, int)] if isinstance(found, (list, tuple)) else []
 
 
-def diff(ledger: Ledger, device: str, start: datetime, end: datetime) -> Any:
-    """What changed in a device's status between two moments: ``Ledger.diff`` (not in the library yet)."""
-    return None
+def diff(ledger: Ledger, device: str, start: datetime, end: datetime) -> Diff:
+    """What changed in a device's status between two moments: ``Ledger.diff``."""
+    return ledger.diff(device, start, end)
 
 
-def what_if(ledger: Ledger, device: str, drop: list[int], insert: list[dict[str, Any]]) -> Any:
-    """Which results and statuses would change: ``Ledger.what_if`` (not in the library yet)."""
-    return None
+def what_if(ledger: Ledger, device: str, drop: list[int], insert: list[dict[str, Any]]) -> WhatIf:
+    """Which results and statuses would change with ``drop`` left out and ``insert`` put after
+    the device's last event (``Ledger.what_if``)."""
+    trace = ledger.trace(device)
+    after = trace[-1].seq if trace else 0
+    return ledger.what_if(drop=drop, insert={after: insert} if insert else {})
 
 
 #: Whether the device page offers the two-point diff and the what-if form.

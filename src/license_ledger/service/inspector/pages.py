@@ -188,8 +188,12 @@ async def device(request: Request[Any, Any, State]) -> Response[Any]:
     require(principal, READ_TRACE, device)
     as_of = moment(request.query_params.get("as_of") or None, "as_of")
     page = await _read(_source(request), views.device_page, device, as_of, utc_now())
+    # A device reads the seqs of its own timeline only, in any evidence.
+    own = frozenset(item.entry.seq for item in page.timeline)
     for item in page.timeline:
-        item.entry = shown(principal, item.entry)
+        item.entry = shown(principal, item.entry, own)
+        if principal.device is not None:
+            item.evidence = [seq for seq in item.evidence if seq in own]
     return _page(
         request,
         "device.html",
@@ -213,6 +217,8 @@ async def event(request: Request[Any, Any, State]) -> Response[Any]:
         page.detail = shown_detail(principal, page.detail)
         page.changed = [c for c in page.changed if c.device == principal.device]
         page.concerned = [principal.device]
+        own = await _read(_source(request), views.own_seqs, principal.device)
+        page.evidence = [seq for seq in page.evidence if seq in own]
     head = await _read(_source(request), lambda ledger: ledger.backend.head()[0])
     return _page(request, "event.html", principal=principal, page=page, head=head)
 

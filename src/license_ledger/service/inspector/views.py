@@ -174,6 +174,14 @@ def device_page(ledger: Ledger, device: str, as_of: datetime | None, now: dateti
     return DevicePage(device, as_of, judged_at, status, timeline, moments, picked)
 
 
+def own_seqs(ledger: Ledger, device: str) -> frozenset[int]:
+    """The seqs of a device's own timeline: the only ones a device token reads in any evidence."""
+    try:
+        return frozenset(entry.seq for entry in ledger.trace(device))
+    except UnknownDevice:
+        return frozenset()
+
+
 @dataclass
 class Changed:
     """A device whose status an event changed: its state before and after."""
