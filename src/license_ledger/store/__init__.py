@@ -2,7 +2,7 @@
 
 Layer: above the engine. ``protocol`` is the interface every backend
 implements, ``sqlite`` (with ``sqlite_schema``) the embedded backend,
-``chain`` the hash chain, ``projection`` the one derivation of results and
+``sqlite_forensics`` its forensic reads, ``chain`` the hash chain, ``projection`` the one derivation of results and
 statuses from the facts, ``audit`` verify, replay and rebuild. May import the
 engine and the errors; nothing here knows the ledger, the service or the
 command line.
