@@ -785,3 +785,33 @@ class Watched:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+
+class TestForensicReads:
+    """The indexed reads that diff, first, devices and what-if need, on every backend."""
+
+    def test_the_demo_story_answers_the_same_on_every_backend(self, store: Store) -> None:
+        from license_ledger.cli.demo import run
+
+        ledger = store.open(snapshot_every=10)
+        run(ledger)
+        backend = ledger.backend
+        assert backend.seq_at("2025-03-12T00:00:00.000000Z") == 24
+        assert backend.seq_at("2000-01-01T00:00:00.000000Z") == 0
+        kept = backend.snapshot_seqs()  # taken at the batches that cross each 10 events
+        assert len(kept) == 2 and kept == sorted(kept) and kept[-1] <= 38
+        assert [row[0] for row in backend.status_rows("kids-tablet", 20, 30)] == [29, 30]
+        assert [row[0] for row in backend.status_rows("kids-tablet", state="expired")] == [29, 30]
+        assert [row[0] for row in backend.status_rows("kids-tablet", result="renewed")] == [32]
+        assert backend.status_before("kids-tablet", 28) is not None
+        assert backend.states(28, "expired") == [] and backend.states(29, "expired") == [
+            ("kids-tablet", "expired")
+        ]
+        assert backend.states(38, after="office-desktop", limit=2) == [
+            ("reception-pc", "active"),
+            ("studio-pc", "unlicensed"),
+        ]
+        assert set(backend.latest_statuses(["kids-tablet", "nobody"], 38)) == {"kids-tablet"}
+        assert ledger.first("reception-pc", state="blocked").seq == 24
+        assert ledger.what_if(drop=[16]).first_divergence == 29
+        assert ledger.verify().ok
