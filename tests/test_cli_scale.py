@@ -113,9 +113,9 @@ def test_a_refused_big_batch_leaves_the_world_as_stored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch too big for an undo journal drops the world on refusal; the next append reads it again."""
-    import license_ledger.ledger as ledger_module
+    import license_ledger.writing as writing_module
 
-    monkeypatch.setattr(ledger_module, "_JOURNAL_UP_TO", 2)
+    monkeypatch.setattr(writing_module, "_JOURNAL_UP_TO", 2)
     path = tmp_path / "l.db"
     with Ledger.open(path) as ledger:
         ledger.append_lines(crowd().splitlines()[:3])  # the code, d01, d02
