@@ -240,6 +240,31 @@ def test_an_evidence_link_opens_the_right_event(browser: Any, inspector: Inspect
     seen.assert_clean()
 
 
+def test_choosing_two_moments_shows_what_diff_says_changed(
+    browser: Any, inspector: Inspector, demo_db: Path
+) -> None:
+    trace = cli_json(demo_db, "trace", "kids-tablet")
+    since, until = trace[1]["at"], trace[-1]["at"]
+    expected = cli_json(demo_db, "diff", "kids-tablet", "--from", since, "--to", until)
+    seen = watched(browser, inspector.url)
+    seen.go("/devices/kids-tablet")
+    seen.page.get_by_label("From (just after)").select_option(since)
+    seen.page.get_by_label("To (just after)").select_option(until)
+    seen.page.get_by_role("button", name="Compare").click()
+    seen.page.wait_for_url(
+        f"**/devices/kids-tablet?from={quote(since, safe='')}&to={quote(until, safe='')}#diff"
+    )
+    rows = seen.page.locator("#diff-changes tbody tr")
+    assert rows.evaluate_all("rows => rows.map(r => r.dataset.field)") == [
+        change["field"] for change in expected["changes"]
+    ]
+    assert expected["changes"], "the demo's kids-tablet changes between these moments"
+    for row, change in zip(rows.all(), expected["changes"], strict=True):
+        if change["seq"] is not None:
+            assert row.get_by_role("link", name=f"event #{change['seq']}").count() == 1
+    seen.assert_clean()
+
+
 def test_an_event_page_shows_the_stored_event_and_its_chain(browser: Any, inspector: Inspector) -> None:
     seen = watched(browser, inspector.url)
     seen.go("/devices/reception-pc")

@@ -18,7 +18,9 @@ import pytest
 from click.testing import CliRunner
 
 from license_ledger.cli.main import main
+from license_ledger.engine.moments import format_time
 from license_ledger.engine.vocabulary import ACTIONS, BACKUP_STATES, EVENT_NAMES, REASONS, RESULTS, STATES
+from license_ledger.ledger import Ledger
 from license_ledger.service.inspector.words import WORDS
 from license_ledger.service.tokens import list_tokens, new_token, revoke_token
 from live_inspector import csrf_of, demo_ledger, sign_in, start_inspector
@@ -316,3 +318,76 @@ def test_ui_a_device_token_reads_no_seq_of_another_devices_event_in_evidence(ui:
     assert 'href="/ui/events/16"' in seen_by_auditor
     assert 'href="/ui/events/16"' not in seen_by_device
     assert 'class="evidence"' in seen_by_device  # its own events stay linked
+
+
+# --- the device page's forensics: diff and what-if ---------------------------------------------
+
+
+def _rows(html: str, marker: str) -> dict[str, str]:
+    """The rows of a table by their ``data-<marker>`` attribute, each as its HTML."""
+    return dict(re.findall(rf'<tr data-{marker}="([^"]*)">(.*?)</tr>', html, flags=re.DOTALL))
+
+
+def test_the_diff_of_two_moments_is_ledger_diff_and_what_if_is_ledger_what_if(tmp_path: Path) -> None:
+    db = demo_ledger(tmp_path / "demo.db")
+    with Ledger.open(db) as ledger:
+        trace = ledger.trace("kids-tablet")
+        since, until = format_time(trace[1].at), format_time(trace[-1].at)
+        expected = ledger.diff("kids-tablet", since, until)
+        answer = ledger.what_if(drop=[29])
+    assert expected.changes and answer.first_divergence == 30
+    before = folder_state(tmp_path)
+    inspector = start_inspector(db)
+    try:
+        with httpx.Client(base_url=inspector.url, timeout=30) as client:
+            page = client.get("/devices/kids-tablet", params={"from": since, "to": until})
+            assert page.status_code == 200
+            rows = _rows(page.text, "field")
+            assert list(rows) == [change.field for change in expected.changes]
+            for change in expected.changes:
+                assert change.seq is None or f'href="/events/{change.seq}"' in rows[change.field]
+            for entry in expected.events:
+                assert f'href="/events/{entry.seq}">#{entry.seq}</a>' in page.text
+            dropped = client.post(
+                "/devices/kids-tablet/what-if", data={"_csrf_token": csrf_of(page.text), "drop": "29"}
+            )
+            assert dropped.status_code == 200
+            assert 'id="what-if-first" data-seq="30"' in dropped.text
+            changed = _rows(dropped.text, "seq")
+            assert [int(seq) for seq in changed] == [event.seq for event in answer.changed_events]
+            assert "dropped" in changed["29"]
+            for change in answer.devices:
+                assert f'<li data-device="{change.device}">' in dropped.text
+            # Dropping the registration makes the log invalid: the one line, as a page.
+            refused = client.post(
+                "/devices/kids-tablet/what-if", data={"_csrf_token": csrf_of(page.text), "drop": "9"}
+            )
+            assert refused.status_code == 200
+            assert re.search(
+                r'id="what-if-refused"[^>]*>Refused: seq 15, CodeEntered, [^<\n]+</p>', refused.text
+            )
+            assert client.get("/devices/kids-tablet", params={"from": "soon", "to": until}).status_code == 422
+    finally:
+        assert "Traceback" not in inspector.stop()
+    after = {name: digest for name, digest in folder_state(tmp_path).items() if not name.endswith(".log")}
+    assert after == before, "a what-if wrote to the ledger"
+
+
+def test_ui_a_device_token_gets_its_own_diff_and_no_what_if(ui: Ui) -> None:
+    with ui.client() as client:
+        sign_in(client, "/ui", ui.device)
+        moments = {"from": "2025-02-01T18:05:00Z", "to": "2025-06-02T19:05:00Z"}
+        page = client.get("/ui/devices/kids-tablet", params=moments)
+        assert page.status_code == 200
+        assert 'id="diff-changes"' in page.text and 'id="what-if"' not in page.text
+        assert 'href="/ui/events/16"' not in page.text
+        assert 'action="/ui/devices/kids-tablet/what-if' not in page.text
+        refused = client.post(
+            "/ui/devices/kids-tablet/what-if", data={"_csrf_token": csrf_of(page.text), "drop": "29"}
+        )
+        assert refused.status_code == 403
+        assert "studio-pc" not in refused.text
+    with ui.client() as client:
+        sign_in(client, "/ui", ui.auditor)
+        page = client.get("/ui/devices/kids-tablet")
+        assert 'action="/ui/devices/kids-tablet/what-if#what-if"' in page.text

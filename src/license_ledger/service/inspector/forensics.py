@@ -3,9 +3,7 @@
 The library does the forensics; the pages only show it. Each hook below is
 the one place a page asks for it, and each template has the block that
 shows its answer (``evidence`` in the timeline and on the event page,
-``diff`` and ``what_if`` on the device page). The library offers all three;
-the device page's diff and what-if forms are not drawn yet, so their flags
-stay off and their blocks empty.
+``diff`` and ``what_if`` on the device page).
 """
 
 from __future__ import annotations
@@ -17,10 +15,12 @@ import msgspec
 
 from ...engine.forensics.views import Diff, WhatIf
 from ...ledger import Ledger
+from ..edge import shown
+from ..tokens import Principal
 
 _seqs = msgspec.json.Decoder(list[int])
 
-__all__ = ["diff", "evidence", "what_if"]
+__all__ = ["diff", "evidence", "shown_diff", "what_if"]
 
 
 def evidence(result: object) -> list[int]:
@@ -50,6 +50,18 @@ def what_if(ledger: Ledger, device: str, drop: list[int], insert: list[dict[str,
     return ledger.what_if(drop=drop, insert={after: insert} if insert else {})
 
 
+def shown_diff(principal: Principal, found: Diff, own: frozenset[int]) -> Diff:
+    """A diff as ``principal`` may read it: a device token reads no seq outside its own
+    timeline (``own``) and no other device's name."""
+    if principal.device is None:
+        return found
+    changes = [
+        c if c.seq is None or c.seq in own else msgspec.structs.replace(c, seq=None) for c in found.changes
+    ]
+    events = shown(principal, [e for e in found.events if e.seq in own], own)
+    return msgspec.structs.replace(found, changes=changes, events=events)
+
+
 #: Whether the device page offers the two-point diff and the what-if form.
-DIFF_AVAILABLE = False
-WHAT_IF_AVAILABLE = False
+DIFF_AVAILABLE = True
+WHAT_IF_AVAILABLE = True

@@ -26,12 +26,22 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.response import Redirect, Template
 from litestar.static_files import create_static_files_router
 
-from ...engine.moments import utc_now
+from ...engine.moments import format_time, utc_now
 from ...engine.vocabulary import STATES
 from ...errors import InputRefused, LedgerError, UnknownDevice
 from ...store.audit import VerifyReport
 from ..edge import Busy, moment, shown, shown_detail, whole_number
-from ..tokens import READ_TRACE, VERIFY, Forbidden, Principal, TokenError, holds, require, token_digest
+from ..tokens import (
+    INVESTIGATE,
+    READ_TRACE,
+    VERIFY,
+    Forbidden,
+    Principal,
+    TokenError,
+    holds,
+    require,
+    token_digest,
+)
 from . import forensics, views
 from .session import COOKIE, Sessions, same_origin, secure
 from .source import Source
@@ -182,25 +192,68 @@ async def search(request: Request[Any, Any, State]) -> Response[Any]:
 @get("/devices/{device:str}", name="inspector:device")
 async def device(request: Request[Any, Any, State]) -> Response[Any]:
     principal = _who(request)
-    device = cast(str, request.path_params["device"])
-    if len(device) > MAX_TEXT:
-        raise UnknownDevice(device[:40] + "...")
-    require(principal, READ_TRACE, device)
-    as_of = moment(request.query_params.get("as_of") or None, "as_of")
-    page = await _read(_source(request), views.device_page, device, as_of, utc_now())
+    name = _device_asked(request, principal)
+    query = request.query_params
+    as_of = moment(query.get("as_of") or None, "as_of")
+    since, until = moment(query.get("from") or None, "from"), moment(query.get("to") or None, "to")
+    return await _device_view(request, principal, name, as_of, since, until)
+
+
+@post("/devices/{device:str}/what-if", name="inspector:what-if", status_code=200)
+async def what_if(request: Request[Any, Any, State]) -> Response[Any]:
+    """Replays the log in memory without the event picked: nothing is written."""
+    principal = _who(request)
+    name = _device_asked(request, principal)
+    require(principal, INVESTIGATE, name)
+    if not forensics.WHAT_IF_AVAILABLE:
+        raise NotFoundException("no what-if here")
+    drop = (await request.form()).get("drop")
+    seq = whole_number(drop if isinstance(drop, str) else "", "drop", default=0, least=1)
+    try:
+        answer, refused = await _read(_source(request), forensics.what_if, name, [seq], []), None
+    except InputRefused as exc:  # the change would make the log invalid: its one line
+        answer, refused = None, str(exc)
+    return await _device_view(request, principal, name, None, what_if=answer, refused=refused, dropped=seq)
+
+
+def _device_asked(request: Request[Any, Any, State], principal: Principal) -> str:
+    name = cast(str, request.path_params["device"])
+    if len(name) > MAX_TEXT:
+        raise UnknownDevice(name[:40] + "...")
+    require(principal, READ_TRACE, name)
+    return name
+
+
+async def _device_view(
+    request: Request[Any, Any, State],
+    principal: Principal,
+    name: str,
+    as_of: datetime | None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    **extra: Any,
+) -> Response[Any]:
+    source = _source(request)
+    page = await _read(source, views.device_page, name, as_of, utc_now())
     # A device reads the seqs of its own timeline only, in any evidence.
     own = frozenset(item.entry.seq for item in page.timeline)
     for item in page.timeline:
         item.entry = shown(principal, item.entry, own)
         if principal.device is not None:
             item.evidence = [seq for seq in item.evidence if seq in own]
+    if forensics.DIFF_AVAILABLE and since is not None and until is not None:
+        found = await _read(source, forensics.diff, name, since, until)
+        page.diff = forensics.shown_diff(principal, found, own)
     return _page(
         request,
         "device.html",
         principal=principal,
         page=page,
         diff_available=forensics.DIFF_AVAILABLE,
-        what_if_available=forensics.WHAT_IF_AVAILABLE,
+        diff_from=format_time(since) if since else None,
+        diff_to=format_time(until) if until else None,
+        what_if_available=forensics.WHAT_IF_AVAILABLE and holds(principal.role, INVESTIGATE),
+        **{"what_if": None, "refused": None, "dropped": None, **extra},
     )
 
 
@@ -332,7 +385,18 @@ def ui_router(root: str = "") -> Router:
     static = create_static_files_router(path="/static", directories=[STATIC], name="inspector:static")
     return Router(
         path=root or "/",
-        route_handlers=[overview, run_verify, search, device, event, sign_in_form, sign_in, sign_out, static],
+        route_handlers=[
+            overview,
+            run_verify,
+            search,
+            device,
+            what_if,
+            event,
+            sign_in_form,
+            sign_in,
+            sign_out,
+            static,
+        ],
         include_in_schema=False,
         opt={"inspector": inspector},
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
