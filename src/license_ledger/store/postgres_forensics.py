@@ -14,6 +14,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from .seek import last_seq_at
+
 __all__ = ["PostgresForensics"]
 
 _LARGEST = 2**63 - 1
@@ -37,17 +39,13 @@ class PostgresForensics:
         raise NotImplementedError
 
     def seq_at(self, at_most: str) -> int:
-        # Times never go back along the log: a search by seq, on the primary key.
         statement = self._q("SELECT at FROM {s}.events WHERE seq = %s")
-        low, high = 0, self.head()[0]
-        while low < high:
-            middle = (low + high + 1) // 2
-            row = self.conn.execute(statement, (middle,)).fetchone()
-            if row is not None and row[0] <= at_most:
-                low = middle
-            else:
-                high = middle - 1
-        return low
+
+        def time_of(seq: int) -> str | None:
+            row = self.conn.execute(statement, (seq,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return last_seq_at(self.head()[0], time_of, at_most)
 
     def status_rows(
         self,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 
+from .seek import last_seq_at
+
 __all__ = ["SQLiteForensics"]
 
 _LARGEST = 2**63 - 1
@@ -32,17 +34,11 @@ class SQLiteForensics:
         raise NotImplementedError
 
     def seq_at(self, at_most: str) -> int:
-        # Times never go back along the log (the world refuses it): search by seq,
-        # a few primary-key reads instead of an index on `at`.
-        low, high = 0, self.head()[0]
-        while low < high:
-            middle = (low + high + 1) // 2
-            row = self._conn.execute("SELECT at FROM events WHERE seq = ?", (middle,)).fetchone()
-            if row is not None and row[0] <= at_most:
-                low = middle
-            else:
-                high = middle - 1
-        return low
+        def time_of(seq: int) -> str | None:
+            row = self._conn.execute("SELECT at FROM events WHERE seq = ?", (seq,)).fetchone()
+            return None if row is None else str(row[0])
+
+        return last_seq_at(self.head()[0], time_of, at_most)
 
     def status_rows(
         self,
